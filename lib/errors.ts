@@ -22,6 +22,9 @@ export const ERRORS = {
   SC_ERR_FFMPEG_DIED: { message: 'ffmpeg exited unexpectedly', status: 500 },
   SC_ERR_PROFILE_UNKNOWN: { message: 'unknown console profile', status: 400 },
   SC_ERR_FMP4_PARSE: { message: 'fragmented MP4 could not be parsed', status: 400 },
+  SC_ERR_NOT_FOUND: { message: 'no such route', status: 404 },
+  SC_ERR_INTERNAL: { message: 'internal error', status: 500 },
+  SC_ERR_UPLINK: { message: 'origin uplink request failed', status: 502 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

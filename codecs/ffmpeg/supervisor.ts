@@ -85,6 +85,17 @@ export class FfmpegSupervisor extends TypedEmitter<SupervisorEvents> {
     this.emit('started', child, this.#attempt);
   }
 
+  /** End the current child (its output went bad, or it stalled) and start a fresh one at once. */
+  restart(): void {
+    const child = this.#current;
+    if (!child || this.#closed) return;
+    this.#current = null;
+    this.#restarts += 1;
+    void child.close().then(() => {
+      if (!this.#closed && !this.#current && !this.#restartTimer) this.#spawn();
+    });
+  }
+
   /** Idempotent; resolves when the child (if any) has exited. */
   close(): Promise<void> {
     if (this.#closePromise) return this.#closePromise;

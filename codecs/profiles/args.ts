@@ -1,0 +1,47 @@
+import type { ConsoleProfile } from './profiles.js';
+
+export interface TranscodeInput {
+  /** 'pipe' reads FLV from stdin (the edge feeds it from the RTMP session in-process). */
+  kind: 'pipe' | 'url';
+  url?: string;
+}
+
+/**
+ * ffmpeg arguments for one console stream: FLV in, fragmented MP4 (CMAF) out on stdout, one
+ * fragment per LL-HLS part. Pure: same profile in, same array out.
+ */
+export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = { kind: 'pipe' }): string[] {
+  const { video, audio } = profile;
+  const gop = Math.round(video.fps * video.gopSeconds);
+  // The mp4 muxer cuts a fragment when any track's buffered duration reaches frag_duration.
+  // Just under the part length (minus 0.15 frame; measured: 0.5 frame lets AAC win) lets the video track trigger first, so
+  // each fragment holds exactly partSeconds * fps frames even with 21.3 ms AAC frames beside it.
+  const fragUs = Math.round((profile.partSeconds - 0.15 / video.fps) * 1e6);
+  const source = input.kind === 'url' ? requireUrl(input.url) : 'pipe:0';
+  return [
+    '-hide_banner', '-nostdin', '-loglevel', 'warning',
+    // Start fast and never wait on input buffering: every ms here is glass-to-glass latency.
+    '-fflags', '+nobuffer', '-flags', 'low_delay', '-probesize', '65536', '-analyzeduration', '0',
+    '-f', 'flv', '-i', source,
+    '-map', '0:v:0', '-map', '0:a:0?',
+    '-vf', `scale=${video.width}:${video.height}:flags=bilinear,format=yuv420p`,
+    '-fps_mode', 'cfr', '-r', String(video.fps),
+    '-c:v', 'libx264', '-preset', video.preset, '-tune', 'zerolatency',
+    '-profile:v', 'high', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0',
+    '-b:v', `${video.bitrateKbps}k`, '-maxrate', `${video.bitrateKbps}k`, '-bufsize', `${video.bitrateKbps}k`,
+    // Encoder-input wall clock for the prft box: the edge's ingest time of each fragment.
+    '-export_side_data', 'prft',
+    '-c:a', 'aac', '-b:a', `${audio.bitrateKbps}k`, '-ar', String(audio.sampleRate), '-ac', String(audio.channels),
+    '-f', 'mp4',
+    '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer',
+    '-frag_duration', String(fragUs),
+    '-write_prft', 'wallclock',
+    '-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0',
+    'pipe:1',
+  ];
+}
+
+function requireUrl(url: string | undefined): string {
+  if (!url) throw new TypeError('transcodeArgs: url input needs a url');
+  return url;
+}

@@ -1,0 +1,2 @@
+export { PROFILES, PROFILE_NAMES, isProfileName, type ConsoleProfile, type ProfileName, type VideoTarget, type AudioTarget } from './profiles.js';
+export { transcodeArgs, type TranscodeInput } from './args.js';
