@@ -1,0 +1,130 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parseFragment, parseInit } from '../codecs/fmp4/index.js';
+import { ScopecastError } from '../lib/errors.js';
+import { assertStreamName } from '../lib/stream-name.js';
+import type { OriginConfig } from '../configs/index.js';
+import type { OriginMetrics } from './metrics.js';
+import type { StreamRegistry } from './streams/registry.js';
+
+export interface IngestPluginOptions {
+  config: OriginConfig;
+  registry: StreamRegistry;
+  metrics: OriginMetrics;
+}
+
+/** Header names of the edge -> origin CMAF ingest protocol. */
+export const INGEST_HEADERS = {
+  key: 'x-scopecast-ingest-key',
+  edge: 'x-scopecast-edge',
+  profile: 'x-scopecast-profile',
+  partTarget: 'x-scopecast-part-target',
+  bandwidth: 'x-scopecast-bandwidth',
+} as const;
+
+const RENDITION = /^[a-z0-9_]{1,16}$/;
+
+interface StreamParams {
+  stream: string;
+}
+interface RenditionParams extends StreamParams {
+  rendition: string;
+}
+
+/**
+ * CMAF ingest from edges: PUT .../init (starts or restarts a rendition), POST .../fragment (one
+ * LL-HLS part), DELETE /ingest/:stream (publisher left: the stream ends).
+ */
+export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
+  const { config, registry, metrics } = options;
+  const keys = config.ingest.keys.map((k) => Buffer.from(k));
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request) => {
+    if (keys.length === 0) return;
+    const given = Buffer.from(String(request.headers[INGEST_HEADERS.key] ?? ''));
+    const ok = keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
+    if (!ok) {
+      metrics.ingestRejected.inc({ code: 'SC_ERR_INGEST_AUTH' });
+      throw new ScopecastError('SC_ERR_INGEST_AUTH');
+    }
+  });
+
+  const renditionOf = (request: FastifyRequest<{ Params: RenditionParams }>): { stream: string; rendition: string } => {
+    const stream = assertStreamName(request.params.stream);
+    const rendition = request.params.rendition;
+    if (!RENDITION.test(rendition)) throw new ScopecastError('SC_ERR_STREAM_NAME', `rendition ${JSON.stringify(rendition.slice(0, 40))}`);
+    return { stream, rendition };
+  };
+
+  app.put<{ Params: RenditionParams; Body: Buffer }>(
+    '/ingest/:stream/:rendition/init',
+    { bodyLimit: config.ingest.maxInitBytes },
+    async (request, reply) => {
+      const { stream, rendition } = renditionOf(request);
+      const body = requireBuffer(request.body);
+      const info = parseInit(body);
+      if (!info.videoTrack) throw new ScopecastError('SC_ERR_INGEST_MEDIA', 'init segment has no video track');
+      const partTarget = Number(request.headers[INGEST_HEADERS.partTarget] ?? '0.2');
+      if (!(partTarget >= 0.05 && partTarget <= 2)) throw new ScopecastError('SC_ERR_INGEST_MEDIA', 'part target must be 0.05..2 s');
+      const bandwidth = Number(request.headers[INGEST_HEADERS.bandwidth] ?? '0');
+      const edge = headerToken(request.headers[INGEST_HEADERS.edge], 'unknown');
+      const profile = headerToken(request.headers[INGEST_HEADERS.profile], 'unknown');
+      const live = registry.begin(stream, edge, profile);
+      const r = live.ensureRendition({
+        name: rendition,
+        partTarget,
+        windowSegments: config.hls.windowSegments,
+        partHoldBackParts: config.hls.partHoldBackParts,
+        declaredBandwidth: Number.isFinite(bandwidth) ? bandwidth : 0,
+      });
+      const generation = r.setInit(body, info);
+      request.log.info({ stream, rendition, generation, codecs: info.tracks.map((t) => t.codec) }, 'init received');
+      return reply.code(201).send({ stream, rendition, generation });
+    },
+  );
+
+  app.post<{ Params: RenditionParams; Body: Buffer }>(
+    '/ingest/:stream/:rendition/fragment',
+    { bodyLimit: config.ingest.maxFragmentBytes },
+    async (request, reply) => {
+      const arrivedAt = Date.now();
+      const { stream, rendition } = renditionOf(request);
+      const body = requireBuffer(request.body);
+      const live = registry.get(stream);
+      const r = live?.state === 'live' ? live.rendition(rendition) : undefined;
+      const init = r?.initInfo;
+      if (!r || !init) {
+        metrics.ingestRejected.inc({ code: 'SC_ERR_INGEST_ORDER' });
+        throw new ScopecastError('SC_ERR_INGEST_ORDER', `${stream}/${rendition}`);
+      }
+      const info = parseFragment(body, init);
+      const part = r.addFragment(body, info);
+      metrics.ingestFragments.inc({ stream, rendition });
+      metrics.ingestBytes.inc({ stream, rendition }, body.length);
+      if (info.prft) metrics.fragmentAge.observe({ stream, hop: 'edge_to_origin' }, Math.max(0, arrivedAt - info.prft.wallClockMs) / 1000);
+      return reply.code(part ? 201 : 200).send({ duplicate: part === null, msn: part?.msn, part: part?.index });
+    },
+  );
+
+  app.delete<{ Params: StreamParams }>('/ingest/:stream', async (request, reply) => {
+    const stream = assertStreamName(request.params.stream);
+    const live = registry.end(stream);
+    if (!live) throw new ScopecastError('SC_ERR_STREAM_NOT_FOUND', stream);
+    request.log.info({ stream }, 'stream ended by edge');
+    return reply.code(204).send();
+  });
+}
+
+function requireBuffer(body: unknown): Buffer {
+  if (!Buffer.isBuffer(body) || body.length === 0) {
+    throw new ScopecastError('SC_ERR_INGEST_MEDIA', 'send the media as Content-Type: application/octet-stream');
+  }
+  return body;
+}
+
+/** Edge id / profile names go into logs and the API: keep them to a safe alphabet. */
+function headerToken(value: unknown, fallback: string): string {
+  return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) ? value : fallback;
+}
