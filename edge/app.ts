@@ -1,0 +1,103 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { resolve } from 'node:path';
+import { PROFILES, type ConsoleProfile } from '../codecs/profiles/index.js';
+import { loadEdgeConfig, type EdgeConfig } from '../configs/index.js';
+import { InvalidStateError } from '../lib/errors.js';
+import { installErrorHandler } from '../lib/http-errors.js';
+import { assertPortFree, waitForPort } from '../lib/net.js';
+import { edgeApiPlugin } from './api-plugin.js';
+import { RtmpIngest, type PublishInfo } from './ingest/rtmp-ingest.js';
+import { EdgeMetrics } from './metrics.js';
+import { StreamPipeline } from './pipeline/stream-pipeline.js';
+
+export interface EdgeApp {
+  /** The fastify instance (HTTP API), not yet listening. */
+  readonly app: FastifyInstance;
+  readonly config: Readonly<EdgeConfig>;
+  readonly metrics: EdgeMetrics;
+  /** Live pipelines by stream name. */
+  readonly pipelines: ReadonlyMap<string, StreamPipeline>;
+  /** Start the RTMP listener and the HTTP API. */
+  listen(): Promise<{ http: string; rtmp: string }>;
+  /** Stop accepting consoles, end every encoder, tell the origin, close sockets. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Build an edge from a config (validated here; throws SC_ERR_CONFIG_INVALID listing every problem). */
+export async function build(input: unknown): Promise<EdgeApp> {
+  const config = loadEdgeConfig(input);
+  const metrics = new EdgeMetrics();
+  const pipelines = new Map<string, StreamPipeline>();
+  const app = Fastify({ logger: { level: config.logLevel }, forceCloseConnections: true });
+  installErrorHandler(app);
+  const rtmpUrl = `rtmp://${config.rtmp.host}:${config.rtmp.port}`;
+  await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl });
+
+  const profileFor = (stream: string): ConsoleProfile => PROFILES[config.consoles.streams[stream] ?? config.consoles.defaultProfile];
+
+  let ingest: RtmpIngest | null = null;
+  let closing: Promise<void> | null = null;
+
+  const onPublish = ({ stream, source, ip }: PublishInfo): void => {
+    const profile = profileFor(stream);
+    const pipeline = new StreamPipeline({
+      stream,
+      profile,
+      source,
+      uplink: { ...config.origin, edgeId: config.edgeId },
+      ffmpegPath: config.ffmpeg.path,
+      restartMinMs: config.ffmpeg.restartMinMs,
+      restartMaxMs: config.ffmpeg.restartMaxMs,
+      log: app.log,
+      metrics,
+    });
+    pipelines.set(stream, pipeline);
+    pipeline.once('closed', () => {
+      if (pipelines.get(stream) === pipeline) pipelines.delete(stream);
+      metrics.forgetStream(stream);
+    });
+    metrics.publishes.inc({ outcome: 'accepted' });
+    app.log.info({ stream, profile: profile.name, ip }, 'console publishing');
+    pipeline.start();
+  };
+
+  const onUnpublish = (stream: string): void => {
+    void pipelines.get(stream)?.finish();
+  };
+
+  return {
+    app,
+    config,
+    metrics,
+    pipelines,
+    async listen() {
+      if (closing) throw new InvalidStateError('edge');
+      await assertPortFree(config.rtmp.host, config.rtmp.port, 'RTMP ingest');
+      ingest = new RtmpIngest({
+        host: config.rtmp.host,
+        port: config.rtmp.port,
+        publishGraceMs: config.rtmp.publishGraceMs,
+        workDir: resolve(config.workDir),
+        log: app.log,
+        // One encoder per stream name: a second console on the same name is refused.
+        accept: (stream) => (pipelines.has(stream) ? 'stream is already being published' : null),
+      });
+      ingest.on('publish', onPublish);
+      ingest.on('unpublish', onUnpublish);
+      ingest.on('rejected', () => metrics.publishes.inc({ outcome: 'refused' }));
+      await ingest.start();
+      await waitForPort(config.rtmp.host === '0.0.0.0' ? '127.0.0.1' : config.rtmp.host, config.rtmp.port, 5000);
+      const http = await app.listen({ host: config.http.host, port: config.http.port });
+      return { http, rtmp: rtmpUrl };
+    },
+    close() {
+      closing ??= (async () => {
+        // Stop accepting consoles first, then end encoders (telling the origin), then HTTP.
+        await ingest?.close();
+        await Promise.all([...pipelines.values()].map((p) => p.finish(1000)));
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}

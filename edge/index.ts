@@ -1,0 +1,1 @@
+export { build, type EdgeApp } from './app.js';

@@ -1,0 +1,196 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { FfmpegSupervisor, type FfmpegProcess } from '../../codecs/ffmpeg/index.js';
+import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../../codecs/fmp4/index.js';
+import { transcodeArgs, type ConsoleProfile } from '../../codecs/profiles/index.js';
+import { InvalidStateError } from '../../lib/errors.js';
+import { TypedEmitter } from '../../lib/typed-emitter.js';
+import type { FlvSource } from '../ingest/flv-source.js';
+import type { EdgeMetrics } from '../metrics.js';
+import { StreamUplink, type UplinkTarget } from '../uplink/stream-uplink.js';
+
+export interface StreamPipelineOptions {
+  stream: string;
+  profile: ConsoleProfile;
+  source: FlvSource;
+  uplink: UplinkTarget;
+  ffmpegPath: string;
+  restartMinMs: number;
+  restartMaxMs: number;
+  log: FastifyBaseLogger;
+  metrics: EdgeMetrics;
+}
+
+export interface StreamPipelineEvents extends Record<string, unknown[]> {
+  /** An encoder process started (first start or restart). */
+  encoderStarted: [pid: number, attempt: number];
+  /** The encoder died on its own; it restarts after delayMs. */
+  encoderDied: [info: { code: number | null; signal: string | null; stderrTail: string; delayMs: number }];
+  /** close() finished: encoder gone, uplink done. Emitted once. */
+  closed: [];
+}
+
+// Encoder stdin backlog beyond which ffmpeg is considered stuck and restarted.
+const MAX_STDIN_BACKLOG = 16 * 1024 * 1024;
+
+/**
+ * One published console: FLV source -> supervised ffmpeg (profile) -> CMAF fragments -> uplink.
+ * Owns its ffmpeg and its uplink; close() ends both.
+ */
+export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
+  readonly stream: string;
+  readonly profile: ConsoleProfile;
+  readonly startedAt = new Date();
+  readonly #options: StreamPipelineOptions;
+  readonly #supervisor: FfmpegSupervisor;
+  readonly #uplink: StreamUplink;
+  readonly #log: FastifyBaseLogger;
+  #detachSource: (() => void) | null = null;
+  #init: InitInfo | null = null;
+  #fragments = 0;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: StreamPipelineOptions) {
+    super();
+    this.#options = options;
+    this.stream = options.stream;
+    this.profile = options.profile;
+    this.#log = options.log.child({ stream: options.stream });
+    const { profile } = options;
+    this.#uplink = new StreamUplink(
+      options.uplink,
+      {
+        stream: options.stream,
+        rendition: 'main',
+        profile: profile.name,
+        partTarget: profile.partSeconds,
+        bandwidth: (profile.video.bitrateKbps + profile.audio.bitrateKbps) * 1000,
+      },
+      this.#log,
+    );
+    const { metrics } = options;
+    this.#uplink.on('sent', ({ delayMs }) => {
+      if (delayMs !== undefined) metrics.encodeDelay.observe({ stream: this.stream, hop: 'ingest_to_origin' }, delayMs / 1000);
+      metrics.uplinkQueueBytes.set({ stream: this.stream }, this.#uplink.stats.queuedBytes);
+    });
+    this.#uplink.on('failed', () => metrics.uplinkFailures.inc({ stream: this.stream }));
+    this.#uplink.on('dropped', (count) => metrics.uplinkDropped.inc({ stream: this.stream }, count));
+
+    this.#supervisor = new FfmpegSupervisor({
+      processOptions: () => ({
+        args: transcodeArgs(profile),
+        stdin: 'pipe',
+        stdout: 'pipe',
+        ...(options.ffmpegPath ? { path: options.ffmpegPath } : {}),
+      }),
+      initialBackoffMs: options.restartMinMs,
+      maxBackoffMs: options.restartMaxMs,
+      healthyAfterMs: 10_000,
+    });
+    this.#supervisor.on('started', (process, attempt) => this.#wire(process, attempt));
+    this.#supervisor.on('died', (exit, delayMs) => {
+      this.#detach();
+      metrics.ffmpegRestarts.inc({ stream: this.stream });
+      this.#log.error({ code: exit.code, signal: exit.signal, stderr: exit.stderrTail, restartInMs: delayMs }, 'encoder died');
+      this.emit('encoderDied', { code: exit.code, signal: exit.signal, stderrTail: exit.stderrTail, delayMs });
+    });
+  }
+
+  start(): void {
+    if (this.#closing) throw new InvalidStateError(`pipeline ${this.stream}`);
+    this.#supervisor.start();
+  }
+
+  get encoderPid(): number | null {
+    return this.#supervisor.process?.pid ?? null;
+  }
+
+  get info(): Record<string, unknown> {
+    return {
+      stream: this.stream,
+      profile: this.profile.name,
+      startedAt: this.startedAt.toISOString(),
+      encoder: { pid: this.encoderPid, restarts: this.#supervisor.restarts },
+      output: this.#init?.videoTrack
+        ? { codecs: this.#init.tracks.map((t) => t.codec), width: this.#init.videoTrack.width, height: this.#init.videoTrack.height }
+        : null,
+      fragments: this.#fragments,
+      uplink: this.#uplink.stats,
+    };
+  }
+
+  /**
+   * The publisher is gone: stop the encoder, deliver what is queued (bounded wait), tell the
+   * origin the stream ended. Idempotent; close() during it cuts the wait short.
+   */
+  finish(drainTimeoutMs = 2000): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#detach();
+      await this.#supervisor.close();
+      this.#uplink.end();
+      await this.#uplink.drain(drainTimeoutMs);
+      this.#uplink.close();
+      this.emit('closed');
+    })();
+    return this.#closing;
+  }
+
+  /** Shut down now: encoder killed, uplink abandoned (no end marker wait). Idempotent. */
+  close(): Promise<void> {
+    this.#uplink.close();
+    return this.finish(0);
+  }
+
+  #wire(process: FfmpegProcess, attempt: number): void {
+    const splitter = new Fmp4Splitter();
+    const stdin = process.stdin;
+    const stdout = process.stdout;
+    if (!stdin || !stdout) return;
+    this.#log.info({ pid: process.pid, attempt }, 'encoder started');
+    this.emit('encoderStarted', process.pid ?? -1, attempt);
+    stdout.on('data', (chunk: Buffer) => {
+      // Output still draining from an encoder being replaced is not this stream's any more.
+      if (this.#supervisor.process !== process) return;
+      try {
+        for (const unit of splitter.push(chunk)) this.#onUnit(unit.kind, unit.data);
+      } catch (err) {
+        // Broken container output: restart the encoder rather than push garbage.
+        this.#log.error({ err }, 'encoder output unparseable; restarting encoder');
+        this.#detach();
+        this.#supervisor.restart();
+      }
+    });
+    // A fresh encoder needs the FLV header, sequence headers and a keyframe: resubscribe.
+    this.#detach();
+    this.#detachSource = this.#options.source.subscribe((chunk) => {
+      if (stdin.writableLength > MAX_STDIN_BACKLOG) {
+        this.#log.error({ backlog: stdin.writableLength }, 'encoder not keeping up; restarting it');
+        this.#detach();
+        this.#supervisor.restart();
+        return;
+      }
+      stdin.write(chunk);
+    });
+  }
+
+  #onUnit(kind: 'init' | 'fragment', data: Buffer): void {
+    if (kind === 'init') {
+      this.#init = parseInit(data);
+      this.#uplink.sendInit(data);
+      return;
+    }
+    if (!this.#init) return;
+    const info = parseFragment(data, this.#init);
+    this.#fragments += 1;
+    this.#options.metrics.fragments.inc({ stream: this.stream });
+    const wallClockMs = info.prft?.wallClockMs;
+    if (wallClockMs !== undefined) {
+      this.#options.metrics.encodeDelay.observe({ stream: this.stream, hop: 'ingest_to_encoded' }, Math.max(0, Date.now() - wallClockMs) / 1000);
+    }
+    this.#uplink.sendFragment(data, info.startsWithKeyframe, wallClockMs);
+  }
+
+  #detach(): void {
+    this.#detachSource?.();
+    this.#detachSource = null;
+  }
+}
