@@ -1,0 +1,55 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { loadOriginConfig, type OriginConfig } from '../configs/index.js';
+import { installErrorHandler } from '../lib/http-errors.js';
+import { apiPlugin } from './api-plugin.js';
+import { hlsPlugin } from './hls-plugin.js';
+import { ingestPlugin } from './ingest-plugin.js';
+import { OriginMetrics } from './metrics.js';
+import { playerPlugin } from './player-plugin.js';
+import { StreamRegistry } from './streams/registry.js';
+
+export interface OriginApp {
+  /** The fastify instance, not yet listening: `await origin.app.listen(...)` or `app.inject()`. */
+  readonly app: FastifyInstance;
+  readonly config: Readonly<OriginConfig>;
+  readonly registry: StreamRegistry;
+  readonly metrics: OriginMetrics;
+  /** Stop accepting, release blocked requests, close sockets. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Build an origin from a config (validated here; throws SC_ERR_CONFIG_INVALID listing every problem). */
+export async function build(input: unknown): Promise<OriginApp> {
+  const config = loadOriginConfig(input);
+  const registry = new StreamRegistry({ endedRetentionMs: config.hls.endedRetentionSeconds * 1000 });
+  const metrics = new OriginMetrics();
+  let closing = false;
+
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: ['req.headers["x-scopecast-ingest-key"]', 'req.headers.authorization'] },
+    forceCloseConnections: true,
+    // Media bodies are buffers; JSON bodies stay small.
+    bodyLimit: 64 * 1024,
+  });
+  installErrorHandler(app);
+  registry.on('removed', (stream) => metrics.forgetStream(stream.name));
+  // Blocked LL-HLS requests are released before the server waits for in-flight requests.
+  app.addHook('preClose', async () => {
+    closing = true;
+    registry.close();
+  });
+
+  await app.register(ingestPlugin, { config, registry, metrics });
+  await app.register(hlsPlugin, { config, registry, metrics });
+  await app.register(apiPlugin, { registry, metrics, isClosing: () => closing });
+  await app.register(playerPlugin, { hlsPrefix: '/hls' });
+
+  let closed: Promise<void> | null = null;
+  return {
+    app,
+    config,
+    registry,
+    metrics,
+    close: () => (closed ??= app.close().then(() => registry.close())),
+  };
+}

@@ -1,0 +1,59 @@
+// Entry of the trainee watch page: reads the stream from the page, wires the controllers on one
+// bus, and tears them down (in reverse order) when the page goes away.
+import { isValidStreamName } from '../shared/stream-name.js';
+import { Bus } from './bus.js';
+import { DebugState } from './debug-state.js';
+import { LatencyBadge } from './latency-badge.js';
+import { StatusController } from './status-controller.js';
+import type { WatchEvents } from './types.js';
+import { VideoController } from './video-controller.js';
+
+const HLS_WORKER_URL = '/player/hls.worker.js';
+
+function required<T extends Element>(id: string, type: new () => T): T {
+  const el = document.getElementById(id);
+  if (!(el instanceof type)) throw new Error(`watch page is missing #${id}`);
+  return el;
+}
+
+function start(): () => void {
+  const root = required('scopecast-watch', HTMLElement);
+  const video = required('scopecast-video', HTMLVideoElement);
+  const badge = required('scopecast-latency', HTMLElement);
+  const statusLine = required('scopecast-status', HTMLElement);
+
+  const bus = new Bus<WatchEvents>();
+  const debug = new DebugState({ bus, target: window });
+
+  const stream = root.dataset.stream;
+  const hlsPrefix = root.dataset.hlsPrefix ?? '/hls';
+  if (!isValidStreamName(stream)) {
+    statusLine.textContent = 'Invalid stream name';
+    statusLine.dataset.state = 'error';
+    bus.emit('state', 'error', 'Invalid stream name');
+    return () => debug.destroy();
+  }
+
+  const controller = new VideoController({
+    video,
+    bus,
+    source: `${hlsPrefix}/${encodeURIComponent(stream)}/index.m3u8`,
+    workerPath: HLS_WORKER_URL,
+  });
+  const status = new StatusController({ bus, actions: controller, element: statusLine });
+  const latency = new LatencyBadge({ element: badge, bus, playingDate: () => controller.playingDate });
+  controller.start();
+
+  return () => {
+    latency.destroy();
+    status.destroy();
+    controller.destroy();
+    debug.destroy();
+  };
+}
+
+const stop = start();
+window.addEventListener('pagehide', (event) => {
+  // A page kept in the back/forward cache may come back; only a real unload tears down.
+  if (!event.persisted) stop();
+}, { once: true });

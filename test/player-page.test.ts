@@ -1,0 +1,377 @@
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { extname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Page } from 'playwright-core';
+import t from 'tap';
+import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
+import { playerPlugin } from '../origin/player-plugin.js';
+import {
+  Bus,
+  backoffDelay,
+  decideRecovery,
+  latencyLevel,
+  measureLatency,
+  renderWatchPage,
+  type PlaybackActions,
+  type PlayerError,
+  type WatchEvents,
+  type WatchState,
+} from '../player/index.js';
+import { LatencyBadge } from '../player/watch/latency-badge.js';
+import { StatusController } from '../player/watch/status-controller.js';
+import { isBlank, isBlankStats, screenshotElement, videoFrameStats, withBrowser } from './helpers/browser.js';
+import { processGone } from './helpers/process.js';
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: a real ffmpeg HLS muxer, and a tiny static route standing in for the HLS plugin.
+
+/** Live fMP4 HLS with PROGRAM-DATE-TIME; a multivariant index.m3u8 points at stream.m3u8. */
+function liveHlsArgs(dir: string, options: { live: boolean }): string[] {
+  return [
+    '-hide_banner', '-loglevel', 'error', '-nostdin',
+    ...(options.live ? ['-re'] : []),
+    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
+    ...(options.live ? [] : ['-t', '3']),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30', '-bf', '0', '-pix_fmt', 'yuv420p',
+    // Without a bitrate ffmpeg 5.1 writes an empty multivariant playlist ("Bandwidth info not available").
+    '-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '1500k',
+    '-f', 'hls', '-hls_time', '1', '-hls_list_size', options.live ? '6' : '0',
+    '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
+    '-hls_segment_filename', join(dir, 'seg_%05d.m4s'),
+    '-hls_flags', `${options.live ? 'delete_segments+' : ''}program_date_time+independent_segments+temp_file`,
+    ...(options.live ? [] : ['-hls_playlist_type', 'vod']),
+    '-master_pl_name', 'index.m3u8',
+    join(dir, 'stream.m3u8'),
+  ];
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.m3u8': 'application/vnd.apple.mpegurl',
+  '.mp4': 'video/mp4',
+  '.m4s': 'video/iso.segment',
+};
+
+/** Flip `outage` to make every HLS request fail with 503, as if the origin link dropped. */
+interface HlsSwitch {
+  outage: boolean;
+}
+
+async function buildApp(streams: Record<string, string>, control: HlsSwitch = { outage: false }): Promise<{ app: FastifyInstance; base: string }> {
+  const app = Fastify();
+  await app.register(playerPlugin, { hlsPrefix: '/hls' });
+  app.get<{ Params: { stream: string; file: string } }>('/hls/:stream/:file', async (request, reply) => {
+    if (control.outage) return reply.code(503).send();
+    const dir = streams[request.params.stream];
+    const file = request.params.file;
+    const type = CONTENT_TYPES[extname(file)];
+    if (!dir || !type || !/^[A-Za-z0-9_.-]+$/.test(file) || file.startsWith('.')) return reply.code(404).send();
+    try {
+      const body = await readFile(join(dir, file));
+      return reply.header('Cache-Control', 'no-cache').type(type).send(body);
+    } catch {
+      return reply.code(404).send();
+    }
+  });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, base: address };
+}
+
+async function waitForFile(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await access(path);
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+}
+
+/** Page console lines, kept so a failed wait can say what the page saw. */
+function captureConsole(page: Page): string[] {
+  const lines: string[] = [];
+  page.on('console', (msg) => lines.push(`${msg.type()}: ${msg.text()}`));
+  page.on('pageerror', (error) => lines.push(`pageerror: ${error.message}`));
+  return lines;
+}
+
+/** Waits for window.__scopecast.state; on timeout fails with the snapshot and console tail. */
+async function waitForState(page: Page, state: WatchState, timeoutMs: number, consoleLines: string[]): Promise<void> {
+  try {
+    await page.waitForFunction((want) => window.__scopecast?.state === want, state, { timeout: timeoutMs });
+  } catch (error) {
+    const snapshot = await page.evaluate(() => JSON.stringify(window.__scopecast)).catch(() => 'unavailable');
+    throw new Error(`state never became ${state}: ${snapshot}\n${consoleLines.slice(-30).join('\n')}`, { cause: error });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure pieces of the page.
+
+t.test('decideRecovery: one place maps errors to actions', async (t) => {
+  const err = (type: string, details: string, fatal = true, httpStatus?: number): PlayerError =>
+    httpStatus === undefined ? { type, details, fatal } : { type, details, fatal, httpStatus };
+  t.same(decideRecovery(err('networkError', 'fragLoadError', false), 0), { action: 'none' });
+  t.same(decideRecovery(err('networkError', 'manifestLoadError', true, 404), 0), { action: 'reload', state: 'waiting' });
+  t.same(decideRecovery(err('networkError', 'manifestLoadError', true, 503), 0), { action: 'reload', state: 'reconnecting' });
+  t.same(decideRecovery(err('networkError', 'levelLoadError', true, 404), 0), { action: 'reload', state: 'reconnecting' });
+  t.same(decideRecovery(err('mediaError', 'bufferAppendError'), 0), { action: 'recover-media' });
+  t.same(decideRecovery(err('mediaError', 'bufferAppendError'), 1), { action: 'swap-codec-and-recover' });
+  t.same(decideRecovery(err('mediaError', 'bufferAppendError'), 2), { action: 'restart', state: 'reconnecting' });
+  t.same(decideRecovery(err('playerError', 'mseUnsupported'), 0), { action: 'give-up' });
+  t.same(decideRecovery(err('muxError', 'fragParsingError'), 0), { action: 'restart', state: 'error' });
+  t.same([0, 1, 2, 3, 4, 9].map((n) => backoffDelay(n)), [1000, 2000, 4000, 8000, 8000, 8000]);
+});
+
+t.test('latency: measurement and colour levels', async (t) => {
+  t.equal(measureLatency(null, 5000), null);
+  t.equal(measureLatency(new Date(1000), 2500), 1500);
+  t.equal(measureLatency(new Date(Number.NaN), 2500), null);
+  t.equal(latencyLevel(null), 'unknown');
+  t.equal(latencyLevel(1499), 'good');
+  t.equal(latencyLevel(1500), 'warn');
+  t.equal(latencyLevel(2999), 'warn');
+  t.equal(latencyLevel(3000), 'bad');
+});
+
+/** Just what the controllers touch on an element. */
+function fakeElement(): HTMLElement {
+  return { textContent: '', dataset: {} } as unknown as HTMLElement;
+}
+
+t.test('LatencyBadge uses the injected clock and destroy() stops it', async (t) => {
+  const bus = new Bus<WatchEvents>();
+  const seen: Array<number | null> = [];
+  const off = bus.on('latency', (ms) => seen.push(ms));
+  const element = fakeElement();
+  let pdt: Date | null = null;
+  const badge = new LatencyBadge({ element, bus, playingDate: () => pdt, now: () => 10_000, intervalMs: 60_000 });
+  t.equal(badge.tick(), null);
+  t.equal(element.textContent, '—');
+  t.equal(element.dataset.level, 'unknown');
+  pdt = new Date(8000);
+  t.equal(badge.tick(), 2000);
+  t.equal(element.textContent, '2000 ms');
+  t.equal(element.dataset.level, 'warn');
+  badge.setClock(() => 9000);
+  t.equal(badge.tick(), 1000);
+  t.equal(element.dataset.level, 'good');
+  t.same(seen, [null, 2000, 1000]);
+  badge.destroy();
+  off();
+  t.equal(bus.listenerCount(), 0);
+});
+
+t.test('StatusController: 404 master waits and retries; playing resets; destroy undoes everything', async (t) => {
+  const bus = new Bus<WatchEvents>();
+  const calls: string[] = [];
+  const actions: PlaybackActions = {
+    reload: () => calls.push('reload'),
+    recoverMediaError: () => calls.push('recover'),
+    swapAudioCodecAndRecover: () => calls.push('swap'),
+    restart: () => calls.push('restart'),
+  };
+  const element = fakeElement();
+  const status = new StatusController({ bus, actions, element, initialBackoffMs: 20, maxBackoffMs: 40 });
+  const states: string[] = [];
+  const offState = bus.on('state', (state) => states.push(state));
+  bus.emit('error', { type: 'networkError', details: 'manifestLoadError', fatal: true, httpStatus: 404 });
+  t.equal(status.state, 'waiting');
+  t.match(element.textContent, /Waiting for stream/);
+  t.equal(element.dataset.state, 'waiting');
+  await sleep(60);
+  t.same(calls, ['reload']);
+  bus.emit('media-playing');
+  t.equal(status.state, 'playing');
+  bus.emit('error', { type: 'mediaError', details: 'bufferAppendError', fatal: true });
+  bus.emit('error', { type: 'mediaError', details: 'bufferAppendError', fatal: true });
+  t.same(calls, ['reload', 'recover', 'swap']);
+  bus.emit('level-updated', true);
+  t.equal(status.state, 'playing');
+  bus.emit('level-updated', false);
+  t.equal(status.state, 'ended');
+  t.equal(element.textContent, 'Stream ended');
+  bus.emit('error', { type: 'networkError', details: 'levelLoadError', fatal: true });
+  t.equal(status.state, 'ended', 'errors after the end change nothing');
+  t.same(states, ['waiting', 'playing', 'ended']);
+  // A pending retry is cancelled by destroy().
+  const status2 = new StatusController({ bus, actions, element, initialBackoffMs: 20 });
+  bus.emit('error', { type: 'networkError', details: 'fragLoadError', fatal: true });
+  status.destroy();
+  status2.destroy();
+  offState();
+  t.equal(bus.listenerCount(), 0, 'no listener left on the bus');
+  const before = calls.length;
+  await sleep(60);
+  t.equal(calls.length, before, 'no retry fired after destroy');
+});
+
+t.test('watch page HTML escapes what it embeds', async (t) => {
+  const html = renderWatchPage({ stream: '"><script>x</script>', hlsPrefix: '/hls', scriptUrl: '/s.js', videoJsCssUrl: '/c.css' });
+  t.notMatch(html, /<script>x/);
+  t.match(html, /data-stream="&quot;&gt;&lt;script&gt;x&lt;\/script&gt;"/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Routes.
+
+t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; assets are served locally', async (t) => {
+  const app = Fastify();
+  await app.register(playerPlugin, { hlsPrefix: '/hls' });
+  t.teardown(() => app.close());
+  for (const url of ['/watch/..%2Fetc', '/watch/a;rm', '/watch/a%20b', `/watch/${'x'.repeat(65)}`]) {
+    const res = await app.inject(url);
+    t.equal(res.statusCode, 400, url);
+    t.same(res.json(), { type: 'error', code: 'SC_ERR_STREAM_NAME', message: res.json().message, details: {}, fatal: true }, url);
+  }
+  const page = await app.inject('/watch/endo-1_A');
+  t.equal(page.statusCode, 200);
+  t.equal(page.headers['cache-control'], 'no-cache');
+  t.match(page.headers['content-type'], /^text\/html/);
+  t.match(page.body, /data-stream="endo-1_A"/);
+  t.match(page.body, /<title>scopecast — endo-1_A<\/title>/);
+  t.notMatch(page.body, /https?:\/\//, 'no external URLs in the page');
+  const js = await app.inject('/player/watch.js');
+  t.equal(js.statusCode, 200);
+  t.match(js.headers['content-type'], /javascript/);
+  t.ok(js.body.length > 100_000, 'bundle contains video.js and hls.js');
+  const again = await app.inject({ url: '/player/watch.js', headers: { 'if-none-match': String(js.headers.etag) } });
+  t.equal(again.statusCode, 304, 'bundle is built once and revalidates by ETag');
+  for (const url of ['/player/video-js.css', '/player/hls.worker.js', '/player/watch.js.map']) {
+    t.equal((await app.inject(url)).statusCode, 200, url);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The page in headless Chromium.
+
+t.test('watch page plays a live ffmpeg HLS stream in Chromium', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'scopecast-hls-'));
+  const ffmpeg = new FfmpegProcess({ args: liveHlsArgs(dir, { live: true }) });
+  const control: HlsSwitch = { outage: false };
+  const { app, base } = await buildApp({ test: dir }, control);
+  t.teardown(async () => {
+    const pid = ffmpeg.pid;
+    await ffmpeg.close();
+    // Assertions are not allowed in teardown; a leaked ffmpeg fails the run by throwing.
+    if (pid !== undefined && !(await processGone(pid))) throw new Error(`ffmpeg pid ${pid} survived close()`);
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await waitForFile(join(dir, 'index.m3u8'), 15_000);
+
+  await withBrowser(t, async (browser) => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const pageErrors: string[] = [];
+    const foreign: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    page.on('request', (request) => {
+      const url = request.url();
+      if (!url.startsWith(base) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
+    });
+
+    const consoleLines = captureConsole(page);
+    await page.goto(`${base}/watch/test`);
+    t.equal(await page.title(), 'scopecast — test');
+    await waitForState(page, 'playing', 30_000, consoleLines);
+
+    const t0 = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
+    await sleep(2000);
+    const t1 = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
+    t.ok(t1 - t0 > 1, `currentTime advanced ${t0.toFixed(2)} -> ${t1.toFixed(2)}`);
+
+    await page.waitForFunction(() => typeof window.__scopecast?.latencyMs === 'number', null, { timeout: 10_000 });
+    const snapshot = await page.evaluate(() => window.__scopecast);
+    t.ok(snapshot, 'window.__scopecast exists');
+    if (!snapshot) return;
+    t.equal(snapshot.state, 'playing');
+    t.ok(Number.isFinite(snapshot.latencyMs) && (snapshot.latencyMs ?? 0) > 0 && (snapshot.latencyMs ?? 0) < 30_000,
+      `latency ${snapshot.latencyMs} ms`);
+    t.ok(snapshot.currentTime > 0, 'snapshot currentTime follows the video');
+    t.same(snapshot.errors.filter((e) => e.fatal), [], 'no fatal errors');
+
+    const badge = await page.locator('#scopecast-latency').evaluate((el: HTMLElement) => ({ text: el.textContent, level: el.dataset.level }));
+    t.match(badge.text, /^\d+ ms$/);
+    t.match(badge.level, /^(good|warn|bad)$/);
+    t.equal(await page.locator('#scopecast-status').textContent(), 'Live');
+    t.equal(await page.locator('video').count(), 1, 'video.js wraps the one <video>, no second element');
+
+    // video.js moves the element's id to its wrapper <div>; the <video> becomes #scopecast-video_html5_api.
+    const stats = await videoFrameStats(page, '.sc-stage video');
+    t.equal(stats.width, 640);
+    t.equal(stats.height, 360);
+    t.notOk(isBlankStats(stats), `frame not blank (mean ${stats.mean.toFixed(1)}, variance ${stats.variance.toFixed(1)}, ${stats.distinct} levels)`);
+    const shot = await screenshotElement(page, '.sc-stage video');
+    t.notOk(await isBlank(page, shot), 'screenshot of the video is not blank');
+
+    // The origin link drops: hls.js gives up after its own retries, we show "reconnecting",
+    // and once the origin answers again the backoff retry brings playback back.
+    control.outage = true;
+    await waitForState(page, 'reconnecting', 30_000, consoleLines);
+    t.match(await page.locator('#scopecast-status').textContent(), /reconnecting/);
+    control.outage = false;
+    await waitForState(page, 'playing', 30_000, consoleLines);
+    const afterOutage = await page.evaluate(() => window.__scopecast?.errors.filter((e) => e.fatal) ?? []);
+    t.ok(afterOutage.length > 0 && afterOutage.every((e) => e.type === 'networkError' && e.httpStatus === 503),
+      `only the outage's network errors were fatal: ${JSON.stringify(afterOutage)}`);
+
+    t.same(pageErrors, [], 'no uncaught page errors');
+    t.same(consoleLines.filter((line) => !line.startsWith('log:') && !line.startsWith('debug:') && !/503/.test(line)), [],
+      'no console errors or warnings besides the outage');
+    t.same(foreign, [], 'no request leaves the origin');
+    await page.close();
+  });
+});
+
+t.test('a stream that has not started shows "waiting" (master 404), then plays once it starts', async (t) => {
+  const streams: Record<string, string> = {};
+  const { app, base } = await buildApp(streams);
+  const dir = await mkdtemp(join(tmpdir(), 'scopecast-late-'));
+  let ffmpeg: FfmpegProcess | null = null;
+  t.teardown(async () => {
+    await ffmpeg?.close();
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await withBrowser(t, async (browser) => {
+    const page = await browser.newPage();
+    const consoleLines = captureConsole(page);
+    await page.goto(`${base}/watch/late`);
+    await waitForState(page, 'waiting', 15_000, consoleLines);
+    const snapshot = await page.evaluate(() => window.__scopecast);
+    t.match(snapshot?.errors[0], { type: 'networkError', details: 'manifestLoadError', fatal: true, httpStatus: 404 });
+    t.match(await page.locator('#scopecast-status').textContent(), /Waiting for stream/);
+    t.equal(snapshot?.latencyMs, null);
+    t.equal(await page.locator('#scopecast-latency').textContent(), '—');
+
+    // The surgeon goes live: the page's next retry finds the stream.
+    ffmpeg = new FfmpegProcess({ args: liveHlsArgs(dir, { live: true }) });
+    await waitForFile(join(dir, 'index.m3u8'), 15_000);
+    streams.late = dir;
+    await waitForState(page, 'playing', 30_000, consoleLines);
+    t.pass('playing after the stream appeared');
+    await page.close();
+  });
+});
+
+t.test('a playlist with EXT-X-ENDLIST shows "Stream ended"', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'scopecast-vod-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const ffmpeg = new FfmpegProcess({ args: liveHlsArgs(dir, { live: false }) });
+  const exit = await ffmpeg.exited();
+  t.equal(exit.code, 0, exit.stderrTail);
+  const { app, base } = await buildApp({ vod: dir });
+  t.teardown(() => app.close());
+  await withBrowser(t, async (browser) => {
+    const page = await browser.newPage();
+    const consoleLines = captureConsole(page);
+    await page.goto(`${base}/watch/vod`);
+    await waitForState(page, 'ended', 15_000, consoleLines);
+    t.equal(await page.locator('#scopecast-status').textContent(), 'Stream ended');
+    await page.close();
+  });
+});
