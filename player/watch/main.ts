@@ -2,6 +2,7 @@
 // bus, and tears them down (in reverse order) when the page goes away.
 import { isValidStreamName } from '../shared/stream-name.js';
 import { Bus } from './bus.js';
+import { CatchUpController } from './catch-up-controller.js';
 import { DebugState } from './debug-state.js';
 import { LatencyBadge } from './latency-badge.js';
 import { StatusController } from './status-controller.js';
@@ -42,9 +43,11 @@ function start(): () => void {
   });
   const status = new StatusController({ bus, actions: controller, element: statusLine });
   const latency = new LatencyBadge({ element: badge, bus, playingDate: () => controller.playingDate });
+  const catchUp = new CatchUpController({ video, measure: () => controller.liveLatency() });
   controller.start();
 
   return () => {
+    catchUp.destroy();
     latency.destroy();
     status.destroy();
     controller.destroy();

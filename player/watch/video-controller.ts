@@ -23,11 +23,21 @@ export interface VideoControllerOptions {
   hlsConfig?: Partial<HlsConfig>;
 }
 
-/** Tuned for LL-HLS: hold-back comes from PART-HOLD-BACK, so liveSyncDurationCount stays unset. */
+export interface LiveLatency {
+  latency: number;
+  target: number;
+  ahead: number;
+}
+
+/**
+ * Tuned for LL-HLS: hold-back comes from PART-HOLD-BACK, so liveSyncDurationCount stays unset.
+ * hls.js's own rate control is off (rate 1): it only acts with more than 1 s buffered, which a
+ * 0.6 s hold-back never has; CatchUpController keeps the player near the target instead.
+ */
 export const LIVE_HLS_CONFIG: Partial<HlsConfig> = {
   lowLatencyMode: true,
   backBufferLength: 4,
-  maxLiveSyncPlaybackRate: 1.5,
+  maxLiveSyncPlaybackRate: 1,
   enableWorker: true,
 };
 
@@ -88,6 +98,20 @@ export class VideoController implements PlaybackActions {
 
   get currentTime(): number {
     return this.#video.currentTime;
+  }
+
+  /**
+   * Where playback stands against the live edge: latency (s behind the edge), the playlist's
+   * PART-HOLD-BACK target, and seconds of media buffered ahead. Null until a live playlist loaded.
+   */
+  liveLatency(): LiveLatency | null {
+    const hls = this.#hls;
+    const details = hls && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel]?.details : undefined;
+    if (!hls || !details?.live) return null;
+    const target = details.partHoldBack || details.holdBack || 3 * details.targetduration;
+    const buffered = this.#video.buffered;
+    const end = buffered.length > 0 ? buffered.end(buffered.length - 1) : this.#video.currentTime;
+    return { latency: hls.latency, target, ahead: Math.max(0, end - this.#video.currentTime) };
   }
 
   reload(): void {

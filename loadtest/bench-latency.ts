@@ -1,0 +1,184 @@
+// npm run bench:latency [-- --duration 30 --warmup 3 --client node|chromium|both]
+//
+// Glass-to-glass latency from pixels. The synthetic console (1080p30) stamps its send time into
+// every frame and publishes RTMP to a real edge; the edge re-encodes (endoscopy-1080p -> 720p30)
+// and pushes CMAF to a real origin. Two viewers, one after the other on the same live stream:
+//  - node: an LL-HLS client that follows the origin like hls.js (starts PART-HOLD-BACK behind the
+//    edge on an independent part, blocking reloads), ffmpeg decodes the parts, the stamp is read
+//    from each decoded frame. "arrival" = decoded as soon as fetched; "playout" = shown by a
+//    player that plays in real time from its start position (stalls push it later).
+//  - chromium: the real trainee page (hls.js + video.js) in headless Chromium; the stamp is read
+//    from every presented frame (requestVideoFrameCallback); latency = display time - stamp.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { build as buildEdge } from '../edge/index.js';
+import { build as buildOrigin } from '../origin/index.js';
+import { freePort } from '../lib/net.js';
+import { ChromiumViewer } from './chromium-viewer.js';
+import { LlHlsClient } from './llhls-client.js';
+import { PlayoutClock } from './playout.js';
+import { ms, summarize, type Summary } from './stats.js';
+import { StampReader, SyntheticConsole } from './index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '3' },
+    path: { type: 'string', default: 'llhls' },
+    client: { type: 'string', default: 'both' },
+  },
+});
+const durationS = Number(args.duration);
+const warmupS = Number(args.warmup);
+if (args.path !== 'llhls') {
+  console.error(`--path ${args.path}: only llhls exists yet (webrtc arrives with WHEP)`);
+  process.exit(2);
+}
+const clients = args.client === 'both' ? ['node', 'chromium'] : [String(args.client)];
+if (!clients.every((c) => c === 'node' || c === 'chromium')) {
+  console.error(`--client ${args.client}: use node, chromium or both`);
+  process.exit(2);
+}
+const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
+
+interface ViewerResult {
+  viewer: string;
+  latency: Summary;
+  arrival?: Summary;
+  ttffMs: number | null;
+  firstFrameAgeMs: number | null;
+  stalls?: number;
+  unreadableFrames: number;
+  framesPerSecond: number;
+}
+
+async function measureNode(masterUrl: string): Promise<ViewerResult> {
+  const startedAt = Date.now();
+  const client = new LlHlsClient(masterUrl);
+  const reader = new StampReader({ width: 640, height: 360, input: { kind: 'stdin' } });
+  reader.start();
+  let playout: PlayoutClock | null = null;
+  const arrival: number[] = [];
+  const shown: number[] = [];
+  let unreadable = 0;
+  const measureFrom = startedAt + warmupS * 1000;
+  client.on('init', (data) => reader.stdin?.write(data));
+  client.on('start', ({ targetMediaTime }) => (playout = new PlayoutClock(targetMediaTime)));
+  client.on('part', (part) => reader.stdin?.write(part.data));
+  client.on('error', (err) => console.error('LL-HLS client error:', err.message));
+  reader.on('unreadable', () => (unreadable += 1));
+  reader.on('sample', (s) => {
+    const at = (playout as PlayoutClock | null)?.push({ mediaTime: s.frameIndex / 30, decodedAtMs: s.decodedAtMs, stampMs: s.stampMs });
+    if (s.decodedAtMs < measureFrom) return;
+    arrival.push(s.latencyMs);
+    if (at != null) shown.push(at - s.stampMs);
+  });
+  client.start();
+  await sleep((warmupS + durationS) * 1000);
+  await client.close();
+  await reader.close();
+  const result = (playout as PlayoutClock | null)?.result;
+  return {
+    viewer: 'node LL-HLS client + ffmpeg decode',
+    latency: summarize(shown),
+    arrival: summarize(arrival),
+    ttffMs: result?.firstShownAtMs != null ? result.firstShownAtMs - startedAt : null,
+    firstFrameAgeMs: result?.firstShownLatencyMs ?? null,
+    stalls: result?.stalls ?? 0,
+    unreadableFrames: unreadable,
+    framesPerSecond: arrival.length / durationS,
+  };
+}
+
+async function measureChromium(watchUrl: string): Promise<ViewerResult> {
+  const viewer = new ChromiumViewer();
+  await viewer.open(watchUrl, '.sc-stage video');
+  const latencies: number[] = [];
+  let first: { at: number; age: number } | null = null;
+  let unreadable = 0;
+  const until = viewer.openedAt + (warmupS + durationS) * 1000;
+  while (Date.now() < until) {
+    await sleep(500);
+    const { frames, unreadable: u } = await viewer.take();
+    unreadable = u;
+    for (const f of frames) {
+      first ??= { at: f.shownAtMs, age: f.shownAtMs - f.stampMs };
+      if (f.shownAtMs >= viewer.openedAt + warmupS * 1000) latencies.push(f.shownAtMs - f.stampMs);
+    }
+  }
+  const errors = viewer.errors;
+  await viewer.close();
+  if (errors.length) console.error(`chromium page errors: ${errors.slice(0, 3).join(' | ')}`);
+  return {
+    viewer: 'Chromium trainee page (hls.js)',
+    latency: summarize(latencies),
+    ttffMs: first ? first.at - viewer.openedAt : null,
+    firstFrameAgeMs: first?.age ?? null,
+    unreadableFrames: unreadable,
+    framesPerSecond: latencies.length / durationS,
+  };
+}
+
+const workDir = mkdtempSync(join(tmpdir(), 'scopecast-bench-'));
+const key = 'bench-ingest-key-0123456789';
+const origin = await buildOrigin({ http: { host: '127.0.0.1', port: 0 }, ingest: { keys: [key] }, logLevel: 'warn' });
+const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });
+const rtmpPort = await freePort();
+const edge = await buildEdge({
+  http: { host: '127.0.0.1', port: 0 },
+  rtmp: { host: '127.0.0.1', port: rtmpPort },
+  origin: { url: originUrl, ingestKey: key },
+  workDir,
+  logLevel: 'warn',
+});
+await edge.listen();
+const source = new SyntheticConsole({ url: `rtmp://127.0.0.1:${rtmpPort}/live/bench`, width: 1920, height: 1080, fps: 30 });
+source.start();
+const masterUrl = `${originUrl}/hls/bench/index.m3u8`;
+const deadline = Date.now() + 20_000;
+while (!(await fetch(masterUrl).then((r) => r.ok, () => false))) {
+  if (Date.now() > deadline) throw new Error('stream never appeared at the origin');
+  await sleep(100);
+}
+await sleep(2000); // let the live window fill like a viewer joining a running case
+
+const results: ViewerResult[] = [];
+for (const c of clients) results.push(c === 'node' ? await measureNode(masterUrl) : await measureChromium(`${originUrl}/watch/bench`));
+const consoleSkipped = source.framesSkipped;
+await source.close();
+await edge.close();
+await origin.close();
+rmSync(workDir, { recursive: true, force: true });
+
+const report = {
+  benchmark: 'latency',
+  path: 'llhls',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version },
+  setup: 'synthetic console 1920x1080p30 x264 -> RTMP -> edge (endoscopy-1080p: 720p30 x264 ultrafast, 200 ms parts, 1 s GOP) -> origin LL-HLS (PART-HOLD-BACK 0.6 s) -> viewer; latency from the pixel stamp',
+  durationS,
+  warmupS,
+  consoleFramesSkipped: consoleSkipped,
+  results,
+};
+const row = (name: string, s: Summary, ttff: number | null): string =>
+  `${name.padEnd(44)} ${ms(s.median).padStart(8)} ${ms(s.p95).padStart(8)} ${ms(s.max).padStart(8)} ${ms(ttff ?? Number.NaN).padStart(8)} ${String(s.n).padStart(6)}`;
+console.log(`\nscopecast LL-HLS latency — ${report.machine.cpus} cores, ${report.machine.model}, node ${report.machine.node}, ${durationS} s per viewer`);
+console.log(report.setup);
+console.log(`\n${'viewer'.padEnd(44)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'max'.padStart(8)} ${'TTFF'.padStart(8)} ${'frames'.padStart(6)}`);
+for (const r of results) {
+  console.log(row(r.viewer + (r.arrival ? ' (playout)' : ''), r.latency, r.ttffMs));
+  if (r.arrival) console.log(row('  same, arrival (decoded on fetch)', r.arrival, null));
+}
+for (const r of results) {
+  console.log(`${r.viewer}: first frame ${ms(r.firstFrameAgeMs ?? Number.NaN)} old, ${r.framesPerSecond.toFixed(1)} frames/s read, ${r.unreadableFrames} unreadable${r.stalls !== undefined ? `, ${r.stalls} stalls` : ''}`);
+}
+console.log(`console frames skipped (encoder busy): ${consoleSkipped}`);
+console.log('targets (DESIGN.md): LL-HLS median <= 1000 ms, p95 <= 1500 ms; TTFF <= 500 ms, first frame <= 300 ms old');
+mkdirSync('bench-results', { recursive: true });
+const out = join('bench-results', `latency-llhls-${report.date.replace(/[:.]/g, '-')}.json`);
+writeFileSync(out, JSON.stringify(report, null, 2));
+console.log(`raw results: ${out}`);
+process.exit(0);

@@ -1,0 +1,45 @@
+// The README's demo command really starts edge + origin + synthetic console, serves the pages,
+// and shuts down cleanly on SIGTERM with no ffmpeg left behind.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { freePort } from '../lib/net.js';
+import { ffmpegChildren, processGone } from './helpers/process.js';
+import { eventually } from './helpers/stack.js';
+
+t.test('demo: stream playable at the printed URL, clean SIGTERM', async (t) => {
+  const [originPort, edgePort, rtmpPort] = [await freePort(), await freePort(), await freePort()];
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/demo.ts', '--origin-port', String(originPort), '--edge-port', String(edgePort), '--rtmp-port', String(rtmpPort)], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const watchUrl = await eventually(() => /trainee page\s+(\S+)/.exec(output)?.[1], 20_000, 'the printed trainee URL');
+  t.equal(watchUrl, `http://127.0.0.1:${originPort}/watch/demo`);
+  const page = await fetch(watchUrl);
+  t.equal(page.status, 200);
+  t.match(await page.text(), /scopecast/);
+  const playlist = await eventually(async () => {
+    const res = await fetch(`http://127.0.0.1:${originPort}/hls/demo/main/stream.m3u8`);
+    const text = res.ok ? await res.text() : '';
+    return text.includes('#EXT-X-PART:') ? text : undefined;
+  }, 30_000, 'LL-HLS parts from the synthetic console');
+  t.match(playlist, /#EXT-X-PRELOAD-HINT/);
+  const edgeStreams = (await (await fetch(`http://127.0.0.1:${edgePort}/api/streams`)).json()) as { streams: unknown[] };
+  t.equal(edgeStreams.streams.length, 1);
+  const demoFfmpegs = async (): Promise<number[]> => ffmpegChildren(child.pid);
+  const before = await demoFfmpegs();
+  t.equal(before.length, 2, 'console publisher + edge encoder run as children of the demo');
+  child.kill('SIGTERM');
+  const code = await exited;
+  t.equal(code, 0, 'demo exits 0 on SIGTERM');
+  if (code !== 0) t.comment(output.slice(-1000));
+  for (const pid of before) t.ok(await processGone(pid, 5000), `ffmpeg ${pid} ended`);
+});

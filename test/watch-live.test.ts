@@ -1,0 +1,45 @@
+// The trainee page against the real chain: synthetic console -> RTMP -> edge -> origin LL-HLS ->
+// headless Chromium (hls.js low-latency mode).
+import t from 'tap';
+import { SyntheticConsole } from '../loadtest/index.js';
+import { isBlank, screenshotElement, videoFrameStats, isBlankStats, withBrowser } from './helpers/browser.js';
+import { eventually, startStack } from './helpers/stack.js';
+
+interface Debug {
+  state: string;
+  latencyMs: number | null;
+  currentTime: number;
+}
+
+t.test('the trainee page plays the live stream with a latency badge', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const source = new SyntheticConsole({ url: stack.rtmpUrl('or2'), width: 1280, height: 720, fps: 30 });
+  source.start();
+  t.teardown(() => source.close());
+  await eventually(async () => ((await fetch(`${stack.originUrl}/hls/or2/index.m3u8`)).ok ? true : undefined), 20_000, 'master playlist');
+
+  await withBrowser(t, async (browser) => {
+    const page = await browser.newPage();
+    const failures: string[] = [];
+    page.on('pageerror', (err) => failures.push(err.message));
+    await page.goto(`${stack.originUrl}/watch/or2`);
+    const debug = (): Promise<Debug> => page.evaluate(() => (window as unknown as { __scopecast: Debug }).__scopecast);
+    await eventually(async () => ((await debug()).state === 'playing' ? true : undefined), 30_000, 'state playing');
+    const first = (await debug()).currentTime;
+    await page.waitForTimeout(2500);
+    const later = await debug();
+    t.ok(later.currentTime > first + 1, `currentTime advanced ${first.toFixed(2)} -> ${later.currentTime.toFixed(2)}`);
+    const latency = await eventually(async () => {
+      const d = await debug();
+      return d.latencyMs !== null && Number.isFinite(d.latencyMs) ? d.latencyMs : undefined;
+    }, 10_000, 'a latency reading');
+    t.ok(latency > 0, `latency badge shows ${latency} ms`);
+    const badge = await page.locator('[data-role="latency"], .sc-latency').first().textContent().catch(() => null);
+    t.ok(badge === null || /\d/.test(badge), `badge text: ${badge}`);
+    t.notOk(isBlankStats(await videoFrameStats(page, '.sc-stage video')), 'video frame has a picture');
+    t.notOk(await isBlank(page, await screenshotElement(page, '.sc-stage video')), 'screenshot is not blank');
+    t.same(failures, [], 'no page errors');
+    await page.close();
+  });
+});
