@@ -1,0 +1,16 @@
+export {
+  SyntheticConsole,
+  syntheticConsoleArgs,
+  resolveConsoleOptions,
+  type SyntheticConsoleOptions,
+  type SyntheticConsoleEvents,
+  type ResolvedConsoleOptions,
+} from './synthetic-console.js';
+export {
+  StampReader,
+  stampReaderArgs,
+  type StampSample,
+  type StampReaderOptions,
+  type StampReaderEvents,
+  type StampReaderInput,
+} from './stamp-reader.js';
