@@ -4,9 +4,9 @@
 // every frame and publishes RTMP to a real edge; the edge re-encodes (endoscopy-1080p -> 720p30)
 // and pushes CMAF to a real origin. Two viewers, one after the other on the same live stream:
 //  - node: an LL-HLS client that follows the origin like hls.js (starts PART-HOLD-BACK behind the
-//    edge on an independent part, blocking reloads), ffmpeg decodes the parts, the stamp is read
-//    from each decoded frame. "arrival" = decoded as soon as fetched; "playout" = shown by a
-//    player that plays in real time from its start position (stalls push it later).
+//    edge on an independent part, then blocking reloads), ffmpeg decodes each part as soon as it
+//    arrives, the stamp is read from each decoded frame: the delivery latency of the LL-HLS path
+//    without a player's hold-back buffer.
 //  - chromium: the real trainee page (hls.js + video.js) in headless Chromium; the stamp is read
 //    from every presented frame (requestVideoFrameCallback); latency = display time - stamp.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +18,6 @@ import { build as buildOrigin } from '../origin/index.js';
 import { freePort } from '../lib/net.js';
 import { ChromiumViewer } from './chromium-viewer.js';
 import { LlHlsClient } from './llhls-client.js';
-import { PlayoutClock } from './playout.js';
 import { ms, summarize, type Summary } from './stats.js';
 import { StampReader, SyntheticConsole } from './index.js';
 
@@ -46,10 +45,8 @@ const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, 
 interface ViewerResult {
   viewer: string;
   latency: Summary;
-  arrival?: Summary;
   ttffMs: number | null;
   firstFrameAgeMs: number | null;
-  stalls?: number;
   unreadableFrames: number;
   framesPerSecond: number;
 }
@@ -59,34 +56,28 @@ async function measureNode(masterUrl: string): Promise<ViewerResult> {
   const client = new LlHlsClient(masterUrl);
   const reader = new StampReader({ width: 640, height: 360, input: { kind: 'stdin' } });
   reader.start();
-  let playout: PlayoutClock | null = null;
   const arrival: number[] = [];
-  const shown: number[] = [];
+  let first: { at: number; age: number } | null = null;
   let unreadable = 0;
   const measureFrom = startedAt + warmupS * 1000;
   client.on('init', (data) => reader.stdin?.write(data));
-  client.on('start', ({ targetMediaTime }) => (playout = new PlayoutClock(targetMediaTime)));
   client.on('part', (part) => reader.stdin?.write(part.data));
   client.on('error', (err) => console.error('LL-HLS client error:', err.message));
   reader.on('unreadable', () => (unreadable += 1));
   reader.on('sample', (s) => {
-    const at = (playout as PlayoutClock | null)?.push({ mediaTime: s.frameIndex / 30, decodedAtMs: s.decodedAtMs, stampMs: s.stampMs });
-    if (s.decodedAtMs < measureFrom) return;
-    arrival.push(s.latencyMs);
-    if (at != null) shown.push(at - s.stampMs);
+    first ??= { at: s.decodedAtMs, age: s.latencyMs };
+    if (s.decodedAtMs >= measureFrom) arrival.push(s.latencyMs);
   });
   client.start();
   await sleep((warmupS + durationS) * 1000);
   await client.close();
   await reader.close();
-  const result = (playout as PlayoutClock | null)?.result;
+  const f = first as { at: number; age: number } | null;
   return {
-    viewer: 'node LL-HLS client + ffmpeg decode',
-    latency: summarize(shown),
-    arrival: summarize(arrival),
-    ttffMs: result?.firstShownAtMs != null ? result.firstShownAtMs - startedAt : null,
-    firstFrameAgeMs: result?.firstShownLatencyMs ?? null,
-    stalls: result?.stalls ?? 0,
+    viewer: 'LL-HLS client (node, blocking reload) + ffmpeg decode',
+    latency: summarize(arrival),
+    ttffMs: f ? f.at - startedAt : null,
+    firstFrameAgeMs: f?.age ?? null,
     unreadableFrames: unreadable,
     framesPerSecond: arrival.length / durationS,
   };
@@ -164,16 +155,15 @@ const report = {
   results,
 };
 const row = (name: string, s: Summary, ttff: number | null): string =>
-  `${name.padEnd(44)} ${ms(s.median).padStart(8)} ${ms(s.p95).padStart(8)} ${ms(s.max).padStart(8)} ${ms(ttff ?? Number.NaN).padStart(8)} ${String(s.n).padStart(6)}`;
+  `${name.padEnd(54)} ${ms(s.median).padStart(8)} ${ms(s.p95).padStart(8)} ${ms(s.max).padStart(8)} ${ms(ttff ?? Number.NaN).padStart(8)} ${String(s.n).padStart(6)}`;
 console.log(`\nscopecast LL-HLS latency — ${report.machine.cpus} cores, ${report.machine.model}, node ${report.machine.node}, ${durationS} s per viewer`);
 console.log(report.setup);
-console.log(`\n${'viewer'.padEnd(44)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'max'.padStart(8)} ${'TTFF'.padStart(8)} ${'frames'.padStart(6)}`);
+console.log(`\n${'viewer'.padEnd(54)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'max'.padStart(8)} ${'TTFF'.padStart(8)} ${'frames'.padStart(6)}`);
 for (const r of results) {
-  console.log(row(r.viewer + (r.arrival ? ' (playout)' : ''), r.latency, r.ttffMs));
-  if (r.arrival) console.log(row('  same, arrival (decoded on fetch)', r.arrival, null));
+  console.log(row(r.viewer, r.latency, r.ttffMs));
 }
 for (const r of results) {
-  console.log(`${r.viewer}: first frame ${ms(r.firstFrameAgeMs ?? Number.NaN)} old, ${r.framesPerSecond.toFixed(1)} frames/s read, ${r.unreadableFrames} unreadable${r.stalls !== undefined ? `, ${r.stalls} stalls` : ''}`);
+  console.log(`${r.viewer}: first frame ${ms(r.firstFrameAgeMs ?? Number.NaN)} old, ${r.framesPerSecond.toFixed(1)} frames/s read, ${r.unreadableFrames} unreadable`);
 }
 console.log(`console frames skipped (encoder busy): ${consoleSkipped}`);
 console.log('targets (DESIGN.md): LL-HLS median <= 1000 ms, p95 <= 1500 ms; TTFF <= 500 ms, first frame <= 300 ms old');

@@ -109,6 +109,11 @@ export const playerPlugin: FastifyPluginAsync<PlayerPluginOptions> = async (app,
     });
     return bundle;
   };
+  // Build in the background once the server is up, so the first viewer does not wait ~0.7 s
+  // for esbuild (time to first frame). A failure here is retried on the first request.
+  app.addHook('onReady', async () => {
+    getBundle().catch((error: unknown) => app.log.warn({ err: error }, 'watch bundle pre-build failed'));
+  });
   const files = new Map<string, Promise<Asset>>();
   const getFile = (path: string, type: string): Promise<Asset> => {
     let file = files.get(path);

@@ -2,7 +2,6 @@
 import t from 'tap';
 import { decideCatchUp } from '../player/watch/catch-up-controller.js';
 import { firstVariantUri, parseMediaPlaylist } from '../loadtest/llhls-playlist.js';
-import { PlayoutClock } from '../loadtest/playout.js';
 import { summarize } from '../loadtest/stats.js';
 import { PartStore } from '../origin/hls/part-store.js';
 import { writeMasterPlaylist, writeMediaPlaylist } from '../origin/hls/playlist.js';
@@ -63,16 +62,9 @@ t.test('catch-up: speeds up a little when behind, jumps when far behind, never d
   t.ok(far.jump > 1.5 && far.jump <= 1.75, `jump ${far.jump} keeps 0.25 s buffered`);
 });
 
-t.test('playout clock: starts at the target, plays in real time, stalls push it later', async (t) => {
-  const clock = new PlayoutClock(0.4);
-  const frame = (i: number, decodedAtMs: number) => ({ mediaTime: i / 30, decodedAtMs, stampMs: 1000 + (i * 1000) / 30 });
-  t.equal(clock.push(frame(0, 2000)), null, 'before the target: not shown');
-  t.equal(clock.push(frame(12, 2010)), 2010, 'first shown frame');
-  t.equal(clock.push(frame(13, 2020)), 2010 + 1000 / 30);
-  t.equal(clock.push(frame(14, 2500)), 2500, 'late frame stalls');
-  t.equal(clock.result.stalls, 1);
-  t.equal(clock.result.skippedBeforeTarget, 1);
+t.test('summaries are exact on small samples', async (t) => {
   const s = summarize([3, 1, 2, 4, 100]);
   t.equal(s.median, 3);
   t.equal(s.max, 100);
+  t.equal(s.min, 1);
 });

@@ -38,7 +38,8 @@ export const LIVE_HLS_CONFIG: Partial<HlsConfig> = {
   lowLatencyMode: true,
   backBufferLength: 4,
   maxLiveSyncPlaybackRate: 1,
-  enableWorker: true,
+  // The fMP4 passthrough remux is cheap; a worker only adds a script fetch before the first frame.
+  enableWorker: false,
 };
 
 export function toPlayerError(data: ErrorData): PlayerError {
