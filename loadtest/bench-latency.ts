@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '3' },
     path: { type: 'string', default: 'llhls' },
     client: { type: 'string', default: 'both' },
+    'source-size': { type: 'string', default: '1920x1080' },
   },
 });
 const durationS = Number(args.duration);
@@ -40,6 +41,7 @@ if (!clients.every((c) => c === 'node' || c === 'chromium')) {
   console.error(`--client ${args.client}: use node, chromium or both`);
   process.exit(2);
 }
+const [sourceWidth, sourceHeight] = String(args['source-size']).split('x').map(Number) as [number, number];
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 
 interface ViewerResult {
@@ -49,6 +51,14 @@ interface ViewerResult {
   firstFrameAgeMs: number | null;
   unreadableFrames: number;
   framesPerSecond: number;
+  /** Median latency per second of the run, for spotting start-up and stalls. */
+  perSecondMedianMs: number[];
+}
+
+function perSecond(samples: Array<[at: number, latency: number]>, from: number): number[] {
+  const buckets: number[][] = [];
+  for (const [at, latency] of samples) (buckets[Math.floor((at - from) / 1000)] ??= []).push(latency);
+  return Array.from(buckets, (b) => (b ? Math.round(summarize(b).median) : -1));
 }
 
 async function measureNode(masterUrl: string): Promise<ViewerResult> {
@@ -57,6 +67,7 @@ async function measureNode(masterUrl: string): Promise<ViewerResult> {
   const reader = new StampReader({ width: 640, height: 360, input: { kind: 'stdin' } });
   reader.start();
   const arrival: number[] = [];
+  const series: Array<[number, number]> = [];
   let first: { at: number; age: number } | null = null;
   let unreadable = 0;
   const measureFrom = startedAt + warmupS * 1000;
@@ -66,6 +77,7 @@ async function measureNode(masterUrl: string): Promise<ViewerResult> {
   reader.on('unreadable', () => (unreadable += 1));
   reader.on('sample', (s) => {
     first ??= { at: s.decodedAtMs, age: s.latencyMs };
+    series.push([s.decodedAtMs, s.latencyMs]);
     if (s.decodedAtMs >= measureFrom) arrival.push(s.latencyMs);
   });
   client.start();
@@ -80,6 +92,7 @@ async function measureNode(masterUrl: string): Promise<ViewerResult> {
     firstFrameAgeMs: f?.age ?? null,
     unreadableFrames: unreadable,
     framesPerSecond: arrival.length / durationS,
+    perSecondMedianMs: perSecond(series, startedAt),
   };
 }
 
@@ -87,6 +100,7 @@ async function measureChromium(watchUrl: string): Promise<ViewerResult> {
   const viewer = new ChromiumViewer();
   await viewer.open(watchUrl, '.sc-stage video');
   const latencies: number[] = [];
+  const series: Array<[number, number]> = [];
   let first: { at: number; age: number } | null = null;
   let unreadable = 0;
   const until = viewer.openedAt + (warmupS + durationS) * 1000;
@@ -96,6 +110,7 @@ async function measureChromium(watchUrl: string): Promise<ViewerResult> {
     unreadable = u;
     for (const f of frames) {
       first ??= { at: f.shownAtMs, age: f.shownAtMs - f.stampMs };
+      series.push([f.shownAtMs, f.shownAtMs - f.stampMs]);
       if (f.shownAtMs >= viewer.openedAt + warmupS * 1000) latencies.push(f.shownAtMs - f.stampMs);
     }
   }
@@ -109,6 +124,7 @@ async function measureChromium(watchUrl: string): Promise<ViewerResult> {
     firstFrameAgeMs: first?.age ?? null,
     unreadableFrames: unreadable,
     framesPerSecond: latencies.length / durationS,
+    perSecondMedianMs: perSecond(series, viewer.openedAt),
   };
 }
 
@@ -125,7 +141,7 @@ const edge = await buildEdge({
   logLevel: 'warn',
 });
 await edge.listen();
-const source = new SyntheticConsole({ url: `rtmp://127.0.0.1:${rtmpPort}/live/bench`, width: 1920, height: 1080, fps: 30 });
+const source = new SyntheticConsole({ url: `rtmp://127.0.0.1:${rtmpPort}/live/bench`, width: sourceWidth, height: sourceHeight, fps: 30 });
 source.start();
 const masterUrl = `${originUrl}/hls/bench/index.m3u8`;
 const deadline = Date.now() + 20_000;
@@ -148,7 +164,7 @@ const report = {
   path: 'llhls',
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version },
-  setup: 'synthetic console 1920x1080p30 x264 -> RTMP -> edge (endoscopy-1080p: 720p30 x264 ultrafast, 200 ms parts, 1 s GOP) -> origin LL-HLS (PART-HOLD-BACK 0.6 s) -> viewer; latency from the pixel stamp',
+  setup: `synthetic console ${sourceWidth}x${sourceHeight}p30 x264 -> RTMP -> edge (endoscopy-1080p: 720p30 x264 ultrafast, 200 ms parts, 1 s GOP) -> origin LL-HLS (PART-HOLD-BACK 0.6 s) -> viewer; latency from the pixel stamp`,
   durationS,
   warmupS,
   consoleFramesSkipped: consoleSkipped,
@@ -163,6 +179,7 @@ for (const r of results) {
   console.log(row(r.viewer, r.latency, r.ttffMs));
 }
 for (const r of results) {
+  console.log(`${r.viewer}: per-second median ms ${r.perSecondMedianMs.join(' ')}`);
   console.log(`${r.viewer}: first frame ${ms(r.firstFrameAgeMs ?? Number.NaN)} old, ${r.framesPerSecond.toFixed(1)} frames/s read, ${r.unreadableFrames} unreadable`);
 }
 console.log(`console frames skipped (encoder busy): ${consoleSkipped}`);

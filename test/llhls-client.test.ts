@@ -60,6 +60,7 @@ t.test('catch-up: speeds up a little when behind, jumps when far behind, never d
   const far = decideCatchUp({ latency: 3.0, target: 0.6, ahead: 2.0 });
   t.equal(far.rate, 1);
   t.ok(far.jump > 1.5 && far.jump <= 1.75, `jump ${far.jump} keeps 0.25 s buffered`);
+  t.ok(decideCatchUp({ latency: 1.6, target: 0.6, ahead: 1.4 }).jump >= 0.99, "1 s behind with 1.4 s buffered: jump");
 });
 
 t.test('summaries are exact on small samples', async (t) => {

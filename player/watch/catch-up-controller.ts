@@ -13,8 +13,8 @@ export interface CatchUpDecision {
 const SLACK = 0.1;
 /** Keep at least this much buffered when speeding up or jumping, s. */
 const MIN_AHEAD = 0.25;
-/** Behind by more than this: jump instead of crawling back at 1.25x, s. */
-const JUMP_OVER = 1.5;
+/** Behind by more than this (start-up, a long stall): jump rather than crawl back at 1.25x, s. */
+const JUMP_OVER = 0.8;
 
 export function decideCatchUp(m: LiveLatency): CatchUpDecision {
   const over = m.latency - m.target;
