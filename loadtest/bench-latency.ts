@@ -1,4 +1,6 @@
-// npm run bench:latency [-- --duration 30 --warmup 3 --client node|chromium|both]
+// npm run bench:latency [-- --duration 30 --warmup 5 --client node|chromium|both --source-size 1920x1080]
+// Percentiles are steady state (after --warmup s); start-up is reported as TTFF, the first
+// frame's age and the second from which the per-second median stays under 1 s.
 //
 // Glass-to-glass latency from pixels. The synthetic console (1080p30) stamps its send time into
 // every frame and publishes RTMP to a real edge; the edge re-encodes (endoscopy-1080p -> 720p30)
@@ -24,7 +26,7 @@ import { StampReader, SyntheticConsole } from './index.js';
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '30' },
-    warmup: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '5' },
     path: { type: 'string', default: 'llhls' },
     client: { type: 'string', default: 'both' },
     'source-size': { type: 'string', default: '1920x1080' },
@@ -180,6 +182,8 @@ for (const r of results) {
 }
 for (const r of results) {
   console.log(`${r.viewer}: per-second median ms ${r.perSecondMedianMs.join(' ')}`);
+  const settled = r.perSecondMedianMs.findIndex((m, i) => m >= 0 && r.perSecondMedianMs.slice(i).every((x) => x < 0 || x <= 1000));
+  console.log(`${r.viewer}: per-second median under 1 s from second ${settled < 0 ? 'never' : settled} on`);
   console.log(`${r.viewer}: first frame ${ms(r.firstFrameAgeMs ?? Number.NaN)} old, ${r.framesPerSecond.toFixed(1)} frames/s read, ${r.unreadableFrames} unreadable`);
 }
 console.log(`console frames skipped (encoder busy): ${consoleSkipped}`);
