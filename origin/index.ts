@@ -1,2 +1,2 @@
 export { build, type OriginApp } from './app.js';
-export { INGEST_HEADERS } from './ingest-plugin.js';
+export { INGEST_HEADERS } from '../lib/ingest-protocol.js';

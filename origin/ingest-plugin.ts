@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { parseFragment, parseInit } from '../codecs/fmp4/index.js';
+import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../codecs/fmp4/index.js';
+import { CMAF_STREAM_TYPE, INGEST_HEADERS } from '../lib/ingest-protocol.js';
 import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName } from '../lib/stream-name.js';
 import type { OriginConfig } from '../configs/index.js';
@@ -12,15 +13,6 @@ export interface IngestPluginOptions {
   registry: StreamRegistry;
   metrics: OriginMetrics;
 }
-
-/** Header names of the edge -> origin CMAF ingest protocol. */
-export const INGEST_HEADERS = {
-  key: 'x-scopecast-ingest-key',
-  edge: 'x-scopecast-edge',
-  profile: 'x-scopecast-profile',
-  partTarget: 'x-scopecast-part-target',
-  bandwidth: 'x-scopecast-bandwidth',
-} as const;
 
 const RENDITION = /^[a-z0-9_]{1,16}$/;
 
@@ -107,6 +99,36 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
       return reply.code(part ? 201 : 200).send({ duplicate: part === null, msn: part?.msn, part: part?.index });
     },
   );
+
+  // Realtime feed: one long POST carrying init + one fragment per frame, parsed as it streams in.
+  app.addContentTypeParser(CMAF_STREAM_TYPE, (_request, payload, done) => done(null, payload));
+  app.post<{ Params: StreamParams; Body: AsyncIterable<Buffer> }>('/ingest/:stream/rt/stream', async (request, reply) => {
+    const stream = assertStreamName(request.params.stream);
+    const splitter = new Fmp4Splitter({ maxBoxBytes: config.ingest.maxFragmentBytes });
+    let init: InitInfo | null = null;
+    let live = registry.get(stream);
+    let frames = 0;
+    try {
+      for await (const chunk of request.body) {
+        for (const unit of splitter.push(chunk)) {
+          if (unit.kind === 'init') {
+            init = parseInit(unit.data);
+            // The LL-HLS init may not have arrived yet: the realtime feed can start the stream.
+            live = live?.state === 'live' ? live : registry.begin(stream, headerToken(request.headers[INGEST_HEADERS.edge], 'unknown'), 'unknown');
+            live.realtime.setInit(init);
+          } else if (init && live?.state === 'live') {
+            live.realtime.push(unit.data, parseFragment(unit.data, init));
+            frames += 1;
+          }
+        }
+      }
+    } catch (err) {
+      metrics.ingestRejected.inc({ code: err instanceof ScopecastError ? err.code : 'SC_ERR_INGEST_MEDIA' });
+      request.log.warn({ stream, err: (err as Error).message, frames }, 'realtime ingest ended with an error');
+      throw err instanceof ScopecastError ? err : new ScopecastError('SC_ERR_INGEST_MEDIA', (err as Error).message);
+    }
+    return reply.code(204).send();
+  });
 
   app.delete<{ Params: StreamParams }>('/ingest/:stream', async (request, reply) => {
     const stream = assertStreamName(request.params.stream);

@@ -30,6 +30,8 @@ export interface FfmpegProcessOptions {
   path?: string;
   stdin?: 'pipe' | 'ignore';
   stdout?: 'pipe' | 'ignore';
+  /** Extra output pipes on fds 3, 4, ... (`pipe:3` in ffmpeg arguments); read them with output(fd). */
+  extraOutputs?: number;
   /** How long close() waits after SIGTERM/`q` before SIGKILL. */
   killTimeoutMs?: number;
 }
@@ -55,7 +57,7 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     if (!path) throw new ScopecastError('SC_ERR_FFMPEG_SPAWN', `${binary} not found (set FFMPEG_PATH or install it)`);
     this.#killTimeoutMs = options.killTimeoutMs ?? 2000;
     this.#child = spawn(path, [...options.args], {
-      stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+      stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe', ...Array<'pipe'>(options.extraOutputs ?? 0).fill('pipe')],
       shell: false,
       windowsHide: true,
     });
@@ -75,6 +77,7 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
     // A closed pipe on our side must not crash the process with EPIPE.
     this.#child.stdin?.on('error', () => {});
     this.#child.stdout?.on('error', () => {});
+    for (const extra of this.#child.stdio.slice(3)) extra?.on('error', () => {});
     this.#exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (this.#exit) return;
@@ -100,6 +103,13 @@ export class FfmpegProcess extends TypedEmitter<FfmpegProcessEvents> {
 
   get stdin(): Writable | null {
     return this.#child.stdin;
+  }
+
+  /** An extra output pipe (fd >= 3), or null if it was not requested. */
+  output(fd: number): Readable | null {
+    if (fd < 3) return null;
+    const stream = this.#child.stdio[fd];
+    return stream && 'read' in stream ? (stream as Readable) : null;
   }
 
   get stdout(): Readable | null {

@@ -32,13 +32,31 @@ export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = {
     // Encoder-input wall clock for the prft box: the edge's ingest time of each fragment.
     '-export_side_data', 'prft',
     '-c:a', 'aac', '-b:a', `${audio.bitrateKbps}k`, '-ar', String(audio.sampleRate), '-ac', String(audio.channels),
-    '-f', 'mp4',
-    '-movflags', '+frag_keyframe+empty_moov+default_base_moof+skip_trailer',
-    '-frag_duration', String(fragUs),
-    '-write_prft', 'wallclock',
+    // One encode, two outputs (tee): the mp4 muxer needs avcC/esds, so headers are global.
+    '-flags:v', '+global_header', '-flags:a', '+global_header',
     '-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0',
-    'pipe:1',
+    '-f', 'tee', teeOutputs(fragUs),
   ];
+}
+
+/** fd of the realtime (per-frame) output: WebRTC viewers get each frame as soon as it is encoded. */
+export const REALTIME_OUTPUT_FD = 3;
+
+/**
+ * pipe:1 = LL-HLS feed: video + AAC, one fragment per part. pipe:3 = realtime feed: video only,
+ * one fragment per frame. Both carry prft (the encoder-input wall clock of the first frame).
+ * Quotes are escaped for tee's own option parser (no shell is involved).
+ */
+function teeOutputs(fragUs: number): string {
+  const llhls = [
+    "select=\\'v:0,a:0\\'",
+    'f=mp4',
+    'movflags=+frag_keyframe+empty_moov+default_base_moof+skip_trailer',
+    `frag_duration=${fragUs}`,
+    'write_prft=wallclock',
+  ];
+  const realtime = ['select=v', 'f=mp4', 'movflags=+frag_every_frame+empty_moov+default_base_moof+skip_trailer', 'write_prft=wallclock'];
+  return `[${llhls.join(':')}]pipe:1|[${realtime.join(':')}]pipe:${REALTIME_OUTPUT_FD}`;
 }
 
 function requireUrl(url: string | undefined): string {

@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { FfmpegSupervisor, type FfmpegProcess } from '../../codecs/ffmpeg/index.js';
 import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../../codecs/fmp4/index.js';
-import { transcodeArgs, type ConsoleProfile } from '../../codecs/profiles/index.js';
+import { REALTIME_OUTPUT_FD, transcodeArgs, type ConsoleProfile } from '../../codecs/profiles/index.js';
 import { InvalidStateError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
 import type { FlvSource } from '../ingest/flv-source.js';
 import type { EdgeMetrics } from '../metrics.js';
+import { RealtimeUplink } from '../uplink/realtime-uplink.js';
 import { StreamUplink, type UplinkTarget } from '../uplink/stream-uplink.js';
 
 export interface StreamPipelineOptions {
@@ -43,6 +44,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
   readonly #options: StreamPipelineOptions;
   readonly #supervisor: FfmpegSupervisor;
   readonly #uplink: StreamUplink;
+  readonly #realtime: RealtimeUplink;
   readonly #log: FastifyBaseLogger;
   #detachSource: (() => void) | null = null;
   #init: InitInfo | null = null;
@@ -67,6 +69,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
       },
       this.#log,
     );
+    this.#realtime = new RealtimeUplink(options.uplink, options.stream, this.#log);
     const { metrics } = options;
     this.#uplink.on('sent', ({ delayMs }) => {
       if (delayMs !== undefined) metrics.encodeDelay.observe({ stream: this.stream, hop: 'ingest_to_origin' }, delayMs / 1000);
@@ -80,6 +83,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
         args: transcodeArgs(profile),
         stdin: 'pipe',
         stdout: 'pipe',
+        extraOutputs: 1,
         ...(options.ffmpegPath ? { path: options.ffmpegPath } : {}),
       }),
       initialBackoffMs: options.restartMinMs,
@@ -115,6 +119,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
         : null,
       fragments: this.#fragments,
       uplink: this.#uplink.stats,
+      realtime: this.#realtime.stats,
     };
   }
 
@@ -126,6 +131,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
     this.#closing ??= (async () => {
       this.#detach();
       await this.#supervisor.close();
+      this.#realtime.close();
       this.#uplink.end();
       await this.#uplink.drain(drainTimeoutMs);
       this.#uplink.close();
@@ -155,6 +161,27 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
       } catch (err) {
         // Broken container output: restart the encoder rather than push garbage.
         this.#log.error({ err }, 'encoder output unparseable; restarting encoder');
+        this.#detach();
+        this.#supervisor.restart();
+      }
+    });
+    // The realtime output must be read even with nobody watching, or ffmpeg blocks on it.
+    const realtimeOut = process.output(REALTIME_OUTPUT_FD);
+    const realtimeSplitter = new Fmp4Splitter();
+    let realtimeInit: InitInfo | null = null;
+    realtimeOut?.on('data', (chunk: Buffer) => {
+      if (this.#supervisor.process !== process) return;
+      try {
+        for (const unit of realtimeSplitter.push(chunk)) {
+          if (unit.kind === 'init') {
+            realtimeInit = parseInit(unit.data);
+            this.#realtime.sendInit(unit.data);
+          } else if (realtimeInit) {
+            this.#realtime.sendFragment(unit.data, parseFragment(unit.data, realtimeInit).startsWithKeyframe);
+          }
+        }
+      } catch (err) {
+        this.#log.error({ err }, 'realtime output unparseable; restarting encoder');
         this.#detach();
         this.#supervisor.restart();
       }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { ScopecastError } from '../../lib/errors.js';
+import { INGEST_HEADERS } from '../../lib/ingest-protocol.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
 
 export interface UplinkTarget {
@@ -242,9 +243,9 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
       body: data,
       headers: {
         'content-type': 'application/octet-stream',
-        'x-scopecast-profile': profile,
-        'x-scopecast-part-target': String(partTarget),
-        'x-scopecast-bandwidth': String(Math.round(bandwidth)),
+        [INGEST_HEADERS.profile]: profile,
+        [INGEST_HEADERS.partTarget]: String(partTarget),
+        [INGEST_HEADERS.bandwidth]: String(Math.round(bandwidth)),
       },
     });
     if (!res.ok) throw await this.#failure(res);
@@ -257,7 +258,7 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
       method: init.method,
       // A Buffer is a Uint8Array view; fetch sends exactly its bytes.
       ...(init.body ? { body: init.body as unknown as Uint8Array<ArrayBuffer> } : {}),
-      headers: { ...init.headers, 'x-scopecast-ingest-key': this.#target.ingestKey, 'x-scopecast-edge': this.#target.edgeId },
+      headers: { ...init.headers, [INGEST_HEADERS.key]: this.#target.ingestKey, [INGEST_HEADERS.edge]: this.#target.edgeId },
       signal: AbortSignal.any([timeout, this.#abort.signal]),
     });
   }

@@ -1,4 +1,5 @@
 import { Rendition, type RenditionOptions } from '../hls/rendition.js';
+import { RealtimeFeed } from '../webrtc/realtime-feed.js';
 
 export type StreamState = 'live' | 'ended';
 
@@ -18,6 +19,8 @@ export class LiveStream {
   readonly edgeId: string;
   readonly profile: string;
   readonly startedAt = new Date();
+  /** Per-frame feed for WebRTC viewers (the edge's realtime output). */
+  readonly realtime: RealtimeFeed;
   readonly #renditions = new Map<string, Rendition>();
   #endedAt: Date | null = null;
   #closed = false;
@@ -26,6 +29,7 @@ export class LiveStream {
     this.name = name;
     this.edgeId = edgeId;
     this.profile = profile;
+    this.realtime = new RealtimeFeed(name);
   }
 
   get state(): StreamState {
@@ -58,12 +62,14 @@ export class LiveStream {
     if (this.#endedAt) return;
     this.#endedAt = new Date();
     for (const r of this.#renditions.values()) r.end();
+    this.realtime.end();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const r of this.#renditions.values()) r.close();
+    this.realtime.end();
   }
 
   info(): LiveStreamInfo {
