@@ -25,6 +25,10 @@ export const ERRORS = {
   SC_ERR_NOT_FOUND: { message: 'no such route', status: 404 },
   SC_ERR_INTERNAL: { message: 'internal error', status: 500 },
   SC_ERR_UPLINK: { message: 'origin uplink request failed', status: 502 },
+  SC_ERR_SDP: { message: 'SDP offer rejected', status: 400 },
+  SC_ERR_WEBRTC_LIMIT: { message: 'too many WebRTC sessions', status: 503 },
+  SC_ERR_WEBRTC_SESSION: { message: 'no such WebRTC session', status: 404 },
+  SC_ERR_WEBRTC_NEGOTIATION: { message: 'WebRTC negotiation failed', status: 500 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -5,8 +5,10 @@ import { apiPlugin } from './api-plugin.js';
 import { hlsPlugin } from './hls-plugin.js';
 import { ingestPlugin } from './ingest-plugin.js';
 import { OriginMetrics } from './metrics.js';
+import { expertPlugin } from './expert-plugin.js';
 import { playerPlugin } from './player-plugin.js';
 import { StreamRegistry } from './streams/registry.js';
+import { whepPlugin } from './webrtc/whep-plugin.js';
 
 export interface OriginApp {
   /** The fastify instance, not yet listening: `await origin.app.listen(...)` or `app.inject()`. */
@@ -41,8 +43,10 @@ export async function build(input: unknown): Promise<OriginApp> {
 
   await app.register(ingestPlugin, { config, registry, metrics });
   await app.register(hlsPlugin, { config, registry, metrics });
+  await app.register(whepPlugin, { config, registry, metrics });
   await app.register(apiPlugin, { registry, metrics, isClosing: () => closing });
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
+  await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep' });
 
   let closed: Promise<void> | null = null;
   return {

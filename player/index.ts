@@ -6,3 +6,15 @@ export { decideRecovery, backoffDelay, type Recovery, type PlaybackActions } fro
 export { measureLatency, latencyLevel, formatLatency, DEFAULT_THRESHOLDS, type LatencyLevel } from './watch/latency-badge.js';
 export type { WatchState, PlayerError, WatchEvents, ScopecastDebugSnapshot } from './watch/types.js';
 
+export { renderExpertPage, type ExpertPageOptions } from './shared/expert-page.js';
+export {
+  decidePath,
+  DEFAULT_PATH_POLICY,
+  INITIAL_PATH_CONTEXT,
+  type PathContext,
+  type PathDecision,
+  type PathPolicy,
+} from './expert/path-decision.js';
+export { frameLatency, DEFAULT_WEBRTC_TIMINGS, type WebRtcOutcome, type WebRtcTimings } from './expert/webrtc-controller.js';
+export { preferredCodecs, isSdpAnswer, whepResponseError, sessionUrl } from './expert/whep-client.js';
+export type { ExpertPath, ExpertEvents, ExpertDebugSnapshot } from './expert/types.js';

@@ -1,9 +1,8 @@
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Page } from 'playwright-core';
 import t from 'tap';
 import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
 import { playerPlugin } from '../origin/player-plugin.js';
@@ -17,96 +16,21 @@ import {
   type PlaybackActions,
   type PlayerError,
   type WatchEvents,
-  type WatchState,
 } from '../player/index.js';
 import { LatencyBadge } from '../player/watch/latency-badge.js';
 import { StatusController } from '../player/watch/status-controller.js';
 import { isBlank, isBlankStats, screenshotElement, videoFrameStats, withBrowser } from './helpers/browser.js';
-import { processGone } from './helpers/process.js';
+import { captureConsole, liveHlsArgs, observePage, serveHlsDirs, startLiveHls, waitForFile, waitForState, type HlsSwitch } from './helpers/hls.js';
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: a real ffmpeg HLS muxer, and a tiny static route standing in for the HLS plugin.
-
-/** Live fMP4 HLS with PROGRAM-DATE-TIME; a multivariant index.m3u8 points at stream.m3u8. */
-function liveHlsArgs(dir: string, options: { live: boolean }): string[] {
-  return [
-    '-hide_banner', '-loglevel', 'error', '-nostdin',
-    ...(options.live ? ['-re'] : []),
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30',
-    ...(options.live ? [] : ['-t', '3']),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '30', '-bf', '0', '-pix_fmt', 'yuv420p',
-    // Without a bitrate ffmpeg 5.1 writes an empty multivariant playlist ("Bandwidth info not available").
-    '-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '1500k',
-    '-f', 'hls', '-hls_time', '1', '-hls_list_size', options.live ? '6' : '0',
-    '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
-    '-hls_segment_filename', join(dir, 'seg_%05d.m4s'),
-    '-hls_flags', `${options.live ? 'delete_segments+' : ''}program_date_time+independent_segments+temp_file`,
-    ...(options.live ? [] : ['-hls_playlist_type', 'vod']),
-    '-master_pl_name', 'index.m3u8',
-    join(dir, 'stream.m3u8'),
-  ];
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.m3u8': 'application/vnd.apple.mpegurl',
-  '.mp4': 'video/mp4',
-  '.m4s': 'video/iso.segment',
-};
-
-/** Flip `outage` to make every HLS request fail with 503, as if the origin link dropped. */
-interface HlsSwitch {
-  outage: boolean;
-}
+// Fixtures: a real ffmpeg HLS muxer (helpers/hls.ts), and a tiny static route standing in for the HLS plugin.
 
 async function buildApp(streams: Record<string, string>, control: HlsSwitch = { outage: false }): Promise<{ app: FastifyInstance; base: string }> {
   const app = Fastify();
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
-  app.get<{ Params: { stream: string; file: string } }>('/hls/:stream/:file', async (request, reply) => {
-    if (control.outage) return reply.code(503).send();
-    const dir = streams[request.params.stream];
-    const file = request.params.file;
-    const type = CONTENT_TYPES[extname(file)];
-    if (!dir || !type || !/^[A-Za-z0-9_.-]+$/.test(file) || file.startsWith('.')) return reply.code(404).send();
-    try {
-      const body = await readFile(join(dir, file));
-      return reply.header('Cache-Control', 'no-cache').type(type).send(body);
-    } catch {
-      return reply.code(404).send();
-    }
-  });
+  serveHlsDirs(app, streams, control);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, base: address };
-}
-
-async function waitForFile(path: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await access(path);
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${path} did not appear within ${timeoutMs} ms`);
-      await sleep(100);
-    }
-  }
-}
-
-/** Page console lines, kept so a failed wait can say what the page saw. */
-function captureConsole(page: Page): string[] {
-  const lines: string[] = [];
-  page.on('console', (msg) => lines.push(`${msg.type()}: ${msg.text()}`));
-  page.on('pageerror', (error) => lines.push(`pageerror: ${error.message}`));
-  return lines;
-}
-
-/** Waits for window.__scopecast.state; on timeout fails with the snapshot and console tail. */
-async function waitForState(page: Page, state: WatchState, timeoutMs: number, consoleLines: string[]): Promise<void> {
-  try {
-    await page.waitForFunction((want) => window.__scopecast?.state === want, state, { timeout: timeoutMs });
-  } catch (error) {
-    const snapshot = await page.evaluate(() => JSON.stringify(window.__scopecast)).catch(() => 'unavailable');
-    throw new Error(`state never became ${state}: ${snapshot}\n${consoleLines.slice(-30).join('\n')}`, { cause: error });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,31 +174,14 @@ t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; assets are served l
 // The page in headless Chromium.
 
 t.test('watch page plays a live ffmpeg HLS stream in Chromium', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'scopecast-hls-'));
-  const ffmpeg = new FfmpegProcess({ args: liveHlsArgs(dir, { live: true }) });
+  const { dir } = await startLiveHls(t);
   const control: HlsSwitch = { outage: false };
   const { app, base } = await buildApp({ test: dir }, control);
-  t.teardown(async () => {
-    const pid = ffmpeg.pid;
-    await ffmpeg.close();
-    // Assertions are not allowed in teardown; a leaked ffmpeg fails the run by throwing.
-    if (pid !== undefined && !(await processGone(pid))) throw new Error(`ffmpeg pid ${pid} survived close()`);
-    await app.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await waitForFile(join(dir, 'index.m3u8'), 15_000);
+  t.teardown(() => app.close());
 
   await withBrowser(t, async (browser) => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const pageErrors: string[] = [];
-    const foreign: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    page.on('request', (request) => {
-      const url = request.url();
-      if (!url.startsWith(base) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
-    });
-
-    const consoleLines = captureConsole(page);
+    const { pageErrors, foreign, consoleLines } = observePage(page, base);
     await page.goto(`${base}/watch/test`);
     t.equal(await page.title(), 'scopecast — test');
     await waitForState(page, 'playing', 30_000, consoleLines);

@@ -45,33 +45,50 @@ const PAGE_CSS = `
   .sc-status[data-state="error"] { color: #ff5c5c; }
 `;
 
+/** The document around a page's <main>: head, shared styles, the bundled script. */
+export interface PageShell {
+  /** Plain text; escaped here. */
+  title: string;
+  /** Extra CSS after PAGE_CSS (trusted, never user input). */
+  css?: string;
+  /** The page's <main> element, already escaped. */
+  main: string;
+  scriptUrl: string;
+  videoJsCssUrl: string;
+}
+
+export function renderPageShell(shell: PageShell): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(shell.title)}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${escapeHtml(shell.videoJsCssUrl)}">
+<style>${PAGE_CSS}${shell.css ?? ''}</style>
+</head>
+<body>
+${shell.main}
+<script type="module" src="${escapeHtml(shell.scriptUrl)}"></script>
+</body>
+</html>
+`;
+}
+
 /**
  * The stream name travels in a data- attribute (escaped); the script reads and re-validates it.
  * Nothing user-controlled is placed inside <script> or <style>.
  */
 export function renderWatchPage(options: WatchPageOptions): string {
   const stream = escapeHtml(options.stream);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>scopecast — ${stream}</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="${escapeHtml(options.videoJsCssUrl)}">
-<style>${PAGE_CSS}</style>
-</head>
-<body>
-<main id="scopecast-watch" data-stream="${stream}" data-hls-prefix="${escapeHtml(options.hlsPrefix)}">
+  const main = `<main id="scopecast-watch" data-stream="${stream}" data-hls-prefix="${escapeHtml(options.hlsPrefix)}">
   <h1>scopecast — ${stream}</h1>
   <div class="sc-stage">
     <video id="scopecast-video" class="video-js vjs-default-skin" playsinline muted></video>
     <div class="sc-latency" id="scopecast-latency" data-level="unknown" aria-label="glass-to-glass latency">—</div>
   </div>
   <p class="sc-status" id="scopecast-status" role="status" aria-live="polite" data-state="loading">Connecting…</p>
-</main>
-<script type="module" src="${escapeHtml(options.scriptUrl)}"></script>
-</body>
-</html>
-`;
+</main>`;
+  return renderPageShell({ title: `scopecast — ${options.stream}`, main, scriptUrl: options.scriptUrl, videoJsCssUrl: options.videoJsCssUrl });
 }

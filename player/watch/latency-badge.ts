@@ -36,7 +36,12 @@ export interface LatencyBadgeOptions {
   element: HTMLElement;
   bus: Bus<WatchEvents>;
   /** PROGRAM-DATE-TIME of the frame being shown (hls.playingDate). */
-  playingDate: () => Date | null;
+  playingDate?: () => Date | null;
+  /**
+   * Another source of the measurement, given this badge's clock (e.g. WebRTC frame metadata on the
+   * expert page). Replaces the PROGRAM-DATE-TIME measurement when set.
+   */
+  measure?: (nowMs: number) => number | null;
   now?: () => number;
   intervalMs?: number;
   thresholds?: LatencyThresholds;
@@ -45,7 +50,7 @@ export interface LatencyBadgeOptions {
 export class LatencyBadge {
   readonly #element: HTMLElement;
   readonly #bus: Bus<WatchEvents>;
-  readonly #playingDate: () => Date | null;
+  readonly #measure: (nowMs: number) => number | null;
   readonly #thresholds: LatencyThresholds;
   readonly #timer: ReturnType<typeof setInterval>;
   #now: () => number;
@@ -55,7 +60,8 @@ export class LatencyBadge {
   constructor(options: LatencyBadgeOptions) {
     this.#element = options.element;
     this.#bus = options.bus;
-    this.#playingDate = options.playingDate;
+    const playingDate = options.playingDate ?? (() => null);
+    this.#measure = options.measure ?? ((nowMs) => measureLatency(playingDate(), nowMs));
     this.#now = options.now ?? (() => Date.now());
     this.#thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
     this.#timer = setInterval(() => this.tick(), options.intervalMs ?? 250);
@@ -75,7 +81,7 @@ export class LatencyBadge {
   /** One measurement; called by the interval, callable directly by tests. */
   tick(): number | null {
     if (this.#destroyed) return null;
-    const ms = measureLatency(this.#playingDate(), this.#now());
+    const ms = this.#measure(this.#now());
     this.#render(ms);
     if (ms !== this.#last) {
       this.#last = ms;

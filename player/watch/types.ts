@@ -13,6 +13,8 @@ export interface PlayerError {
   details: string;
   fatal: boolean;
   httpStatus?: number;
+  /** The server's error code (e.g. SC_ERR_STREAM_NOT_FOUND) when it answered with a coded error. */
+  code?: string;
 }
 
 export interface WatchEvents extends EventMap {

@@ -30,6 +30,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     http: { host: '127.0.0.1', port: 0 },
     ingest: { keys: [key] },
     hls: { endedRetentionSeconds: options.endedRetentionSeconds ?? 60 },
+    // ICE on loopback only: tests never open media ports on other interfaces.
+    webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
     logLevel: 'silent',
   });
   const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });

@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCRtpSender, type RTCRtpTransceiver } from 'werift';
+import type { RtpOut } from '../../codecs/rtp/index.js';
+import { ScopecastError } from '../../lib/errors.js';
+import { TypedEmitter } from '../../lib/typed-emitter.js';
+import { ntpFromUnixMs } from './ntp.js';
+
+export interface WhepIceOptions {
+  announcedAddress: string;
+  additionalHostAddresses: readonly string[];
+  interfaceAddress: string;
+  portRange: readonly number[];
+  iceServers: ReadonlyArray<{ urls: string; username?: string; credential?: string }>;
+}
+
+export interface WhepSessionEvents extends Record<string, unknown[]> {
+  /** The viewer's transport is up: media can flow. */
+  connected: [];
+  /** The session ended; reason says who ended it. Emitted once. */
+  closed: [reason: 'deleted' | 'failed' | 'stream-ended' | 'server-closed' | 'slow'];
+}
+
+const PACKETS_PER_TURN = 8;
+/**
+ * We see 'connected' when our side of DTLS finishes; the viewer's SRTP keys may be ready a few
+ * ms later, and a keyframe sent into that gap is lost (the viewer then waits a whole GOP).
+ */
+const DTLS_SETTLE_MS = 150;
+
+export const H264_FMTP = 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1';
+
+/** Candidate lines of an SDP with their address replaced by the announced (NAT) one. */
+export function announceAddress(sdp: string, address: string): string {
+  if (!address) return sdp;
+  return sdp.replace(/^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$/gm, `$1${address}$3`);
+}
+
+/** Cheap structural check before werift parses it: a clear 400 instead of a stack trace. */
+export function checkOffer(sdp: string, maxBytes: number): void {
+  if (Buffer.byteLength(sdp) > maxBytes) throw new ScopecastError('SC_ERR_SDP', `offer larger than ${maxBytes} bytes`);
+  if (!sdp.startsWith('v=0')) throw new ScopecastError('SC_ERR_SDP', 'not an SDP offer (must start with v=0)');
+  if (!/^m=video /m.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'offer has no video m-line');
+  if (!/^a=ice-ufrag:/m.test(sdp) || !/^a=fingerprint:/m.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'offer lacks ICE credentials or a DTLS fingerprint');
+  if (!/H264\/90000/i.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'offer does not accept H.264');
+}
+
+/**
+ * One WHEP viewer: a werift peer connection with one send-only H.264 sender. Frames come from
+ * the stream's shared packetizer; each viewer starts on a keyframe, keeps its own contiguous
+ * sequence numbers, and is skipped to the next keyframe when it falls behind.
+ */
+export class WhepSession extends TypedEmitter<WhepSessionEvents> {
+  readonly id = randomUUID();
+  readonly stream: string;
+  readonly createdAt = Date.now();
+  readonly #pc: RTCPeerConnection;
+  readonly #maxInFlight: number;
+  #sender: RTCRtpSender | null = null;
+  #waitForKeyframe = true;
+  #seqSkipped = 0;
+  #inFlight = 0;
+  readonly #queue: Array<{ out: RtpOut; seq: number; wallClockMs: number | undefined }> = [];
+  #pacing = false;
+  #sentFrames = 0;
+  #skippedFrames = 0;
+  #connected = false;
+  #mediaFrom = Number.POSITIVE_INFINITY;
+  #closed = false;
+
+  private constructor(stream: string, pc: RTCPeerConnection, maxInFlight: number) {
+    super();
+    this.stream = stream;
+    this.#pc = pc;
+    this.#maxInFlight = maxInFlight;
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected' && !this.#connected) {
+        this.#connected = true;
+        this.#mediaFrom = Date.now() + DTLS_SETTLE_MS;
+        this.emit('connected');
+      }
+      if (state === 'failed' || state === 'closed') void this.close(state === 'failed' ? 'failed' : 'server-closed');
+    });
+  }
+
+  /** Negotiate from the viewer's offer; resolves with the session and its complete answer. */
+  static async create(stream: string, offer: string, ice: WhepIceOptions, maxInFlight: number): Promise<{ session: WhepSession; answer: string }> {
+    const range = ice.portRange.length === 2 ? ([ice.portRange[0]!, ice.portRange[1]!] as [number, number]) : undefined;
+    const pc = new RTCPeerConnection({
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({
+            mimeType: 'video/H264',
+            clockRate: 90000,
+            rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+            parameters: H264_FMTP,
+          }),
+        ],
+        audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
+      },
+      iceServers: ice.iceServers.map((s) => ({ ...s })),
+      ...(range ? { icePortRange: range } : {}),
+      ...(ice.additionalHostAddresses.length ? { iceAdditionalHostAddresses: [...ice.additionalHostAddresses] } : {}),
+      ...(ice.interfaceAddress ? { iceInterfaceAddresses: { udp4: ice.interfaceAddress } } : {}),
+      iceUseIpv6: false,
+    });
+    const session = new WhepSession(stream, pc, maxInFlight);
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    } catch (err) {
+      await pc.close().catch(() => {});
+      throw new ScopecastError('SC_ERR_SDP', (err as Error).message.slice(0, 200));
+    }
+    try {
+      const video = pc.getTransceivers().find((t: RTCRtpTransceiver) => t.kind === 'video');
+      if (!video) throw new ScopecastError('SC_ERR_SDP', 'offer has no video transceiver');
+      video.setDirection('sendonly');
+      for (const t of pc.getTransceivers()) if (t !== video) t.setDirection('inactive');
+      session.#sender = video.sender;
+      await pc.setLocalDescription(await pc.createAnswer());
+      await waitForGathering(pc, 5000);
+      const sdp = pc.localDescription?.sdp;
+      if (!sdp) throw new ScopecastError('SC_ERR_WEBRTC_NEGOTIATION', 'no local description');
+      if (!/^a=rtpmap:\d+ H264\/90000/m.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'no common H.264 codec with packetization-mode=1');
+      return { session, answer: announceAddress(sdp, ice.announcedAddress) };
+    } catch (err) {
+      await session.close('server-closed');
+      throw err instanceof ScopecastError ? err : new ScopecastError('SC_ERR_WEBRTC_NEGOTIATION', (err as Error).message.slice(0, 200));
+    }
+  }
+
+  get info(): Record<string, unknown> {
+    return {
+      id: this.id,
+      connected: this.#connected,
+      sentFrames: this.#sentFrames,
+      skippedFrames: this.#skippedFrames,
+      inFlight: this.#inFlight,
+      ageMs: Date.now() - this.createdAt,
+    };
+  }
+
+  get skippedFrames(): number {
+    return this.#skippedFrames;
+  }
+
+  /** Send one frame (all its packets), or skip it if this viewer must wait for a keyframe. */
+  sendFrame(packets: readonly RtpOut[], keyframe: boolean, wallClockMs: number | undefined): void {
+    const sender = this.#sender;
+    if (this.#closed || !this.#connected || !sender || packets.length === 0 || Date.now() < this.#mediaFrom) return;
+    if (this.#waitForKeyframe && keyframe) this.#waitForKeyframe = false;
+    if (!this.#waitForKeyframe && this.#inFlight + packets.length > this.#maxInFlight) {
+      // Behind: drop the rest of this GOP for this viewer only, resume at the next keyframe.
+      this.#waitForKeyframe = true;
+    }
+    if (this.#waitForKeyframe) {
+      this.#seqSkipped = (this.#seqSkipped + packets.length) & 0xffff;
+      this.#skippedFrames += 1;
+      return;
+    }
+    for (let i = 0; i < packets.length; i++) {
+      const out = packets[i]!;
+      this.#queue.push({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs: i === packets.length - 1 ? wallClockMs : undefined });
+    }
+    this.#inFlight += packets.length;
+    if (!this.#pacing) this.#drain();
+    this.#sentFrames += 1;
+  }
+
+  // Pacing: a keyframe is dozens of packets; sending them in small batches across event-loop
+  // turns keeps receivers (and our own socket buffers) from dropping the burst.
+  #drain(): void {
+    const sender = this.#sender;
+    this.#pacing = false;
+    if (this.#closed || !sender) {
+      this.#queue.length = 0;
+      return;
+    }
+    for (let n = 0; n < PACKETS_PER_TURN; n++) {
+      const item = this.#queue.shift();
+      if (!item) return;
+      const header = new RtpHeader({ sequenceNumber: item.seq, timestamp: item.out.timestamp, marker: item.out.marker, payloadType: 0 });
+      sender.sendRtp(new RtpPacket(header, item.out.payload)).then(
+        () => (this.#inFlight -= 1),
+        () => (this.#inFlight -= 1),
+      );
+      // Sender reports map this RTP time to the edge's ingest wall clock, not our send time.
+      // (werift keeps the field private in its types; it reads it when it builds each SR.)
+      if (item.wallClockMs !== undefined) (sender as unknown as { ntpTimestamp: bigint }).ntpTimestamp = ntpFromUnixMs(item.wallClockMs);
+    }
+    if (this.#queue.length > 0) {
+      this.#pacing = true;
+      setImmediate(() => this.#drain());
+    }
+  }
+
+  /** End the peer connection. Idempotent; emits closed once. */
+  async close(reason: WhepSessionEvents['closed'][0] = 'server-closed'): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.emit('closed', reason);
+    await this.#pc.close().catch(() => {});
+  }
+}
+
+function waitForGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, timeoutMs);
+    const sub = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state === 'complete') done();
+    });
+    function done(): void {
+      clearTimeout(timer);
+      sub.unSubscribe();
+      resolve();
+    }
+  });
+}

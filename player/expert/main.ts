@@ -1,0 +1,66 @@
+// Entry of the expert page: WebRTC (WHEP) first, the trainee page's LL-HLS pipeline as fallback.
+// Wires the controllers on one bus and tears them down in reverse order when the page goes away
+// (which also DELETEs the WHEP session).
+import { isValidStreamName } from '../shared/stream-name.js';
+import { Bus } from '../watch/bus.js';
+import { ExpertDebug } from './expert-debug.js';
+import { PageView } from './page-view.js';
+import { PathController } from './path-controller.js';
+import type { ExpertEvents } from './types.js';
+
+const HLS_WORKER_URL = '/player/expert/hls.worker.js';
+
+function byId<T extends Element>(id: string, type: abstract new () => T): T {
+  const el = document.getElementById(id);
+  if (el instanceof type) return el;
+  throw new Error(`expert page is missing #${id}`);
+}
+
+function start(): () => void {
+  const root = byId('scopecast-expert', HTMLElement);
+  const bus = new Bus<ExpertEvents>();
+  const debug = new ExpertDebug({ bus, target: window });
+  const view = new PageView({ bus, status: byId('scopecast-status', HTMLElement), pathLabel: byId('scopecast-path', HTMLElement) });
+
+  const { stream, hlsPrefix = '/hls', whepPrefix = '/whep' } = root.dataset;
+  if (!isValidStreamName(stream)) {
+    bus.emit('state', 'error', 'Invalid stream name');
+    return () => {
+      view.destroy();
+      debug.destroy();
+    };
+  }
+
+  const path = new PathController({
+    bus,
+    stage: byId('scopecast-stage', HTMLElement),
+    rtcVideo: byId('scopecast-rtc', HTMLVideoElement),
+    hlsSlot: byId('scopecast-hls', HTMLElement),
+    badge: byId('scopecast-latency', HTMLElement),
+    whepUrl: `${whepPrefix}/${encodeURIComponent(stream)}`,
+    hlsUrl: `${hlsPrefix}/${encodeURIComponent(stream)}/index.m3u8`,
+    hlsWorkerUrl: HLS_WORKER_URL,
+  });
+  const unmute = byId('scopecast-unmute', HTMLButtonElement);
+  const onUnmute = (): void => {
+    path.setMuted(false);
+    unmute.hidden = true;
+  };
+  unmute.addEventListener('click', onUnmute);
+  path.start();
+
+  return () => {
+    unmute.removeEventListener('click', onUnmute);
+    path.destroy();
+    view.destroy();
+    debug.destroy();
+  };
+}
+
+const stop = start();
+// Leaving always ends the WHEP session, even into the back/forward cache; coming back from there
+// starts the page afresh rather than resurrecting a session the edge has dropped.
+window.addEventListener('pagehide', () => stop(), { once: true });
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) window.location.reload();
+});

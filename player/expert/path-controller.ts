@@ -1,0 +1,215 @@
+// The one place that decides how the expert watches: WebRTC (WHEP) when it delivers frames, the
+// LL-HLS fallback otherwise. The decision is a pure function (decidePath, path-decision.ts); the
+// controller applies it with the sessions, timers and elements it owns.
+import type { Bus } from '../watch/bus.js';
+import { LatencyBadge } from '../watch/latency-badge.js';
+import { LlHlsFallback } from './llhls-fallback.js';
+import { DEFAULT_PATH_POLICY, INITIAL_PATH_CONTEXT, decidePath, type PathContext, type PathPolicy } from './path-decision.js';
+import type { ExpertEvents, ExpertPath } from './types.js';
+import { FrameLatency, WebRtcSession, type WebRtcOutcome, type WebRtcTimings } from './webrtc-controller.js';
+
+export interface PathControllerOptions {
+  bus: Bus<ExpertEvents>;
+  /** Gets data-path = 'webrtc' | 'llhls' | '' so CSS shows the right video. */
+  stage: HTMLElement;
+  /** The WebRTC <video>; it stays in the page for the whole visit. */
+  rtcVideo: HTMLVideoElement;
+  /** Where the LL-HLS fallback creates its own <video>. */
+  hlsSlot: HTMLElement;
+  badge: HTMLElement;
+  /** WHEP endpoint, e.g. '/whep/endo-1'. */
+  whepUrl: string;
+  /** LL-HLS multivariant playlist URL. */
+  hlsUrl: string;
+  hlsWorkerUrl: string;
+  /** The clock every latency badge measures against; replace later with setClock(). */
+  now?: () => number;
+  policy?: Partial<PathPolicy>;
+  webrtcTimings?: Partial<WebRtcTimings>;
+  fetch?: typeof fetch;
+}
+
+/** The WebRTC path on screen: latency from frame metadata, currentTime from the element. */
+interface WebRtcView {
+  frames: FrameLatency;
+  badge: LatencyBadge;
+  offTime: () => void;
+}
+
+export class PathController {
+  readonly #options: PathControllerOptions;
+  readonly #bus: Bus<ExpertEvents>;
+  readonly #policy: PathPolicy;
+  #now: () => number;
+  #context: PathContext = INITIAL_PATH_CONTEXT;
+  #path: ExpertPath | null = null;
+  #session: WebRtcSession | null = null;
+  #view: WebRtcView | null = null;
+  #fallback: LlHlsFallback | null = null;
+  #retryTimer: ReturnType<typeof setTimeout> | null = null;
+  #muted = true;
+  #started = false;
+  #destroyed = false;
+
+  constructor(options: PathControllerOptions) {
+    this.#options = options;
+    this.#bus = options.bus;
+    this.#policy = { ...DEFAULT_PATH_POLICY, ...options.policy };
+    this.#now = options.now ?? (() => Date.now());
+  }
+
+  get path(): ExpertPath | null {
+    return this.#path;
+  }
+
+  start(): void {
+    if (this.#started || this.#destroyed) return;
+    this.#started = true;
+    this.#bus.emit('state', 'loading', 'Connecting (WebRTC)…');
+    this.#attempt();
+  }
+
+  /** Swap the latency clock (clock sync with the edge) on whichever path is showing, and later ones. */
+  setClock(now: () => number): void {
+    this.#now = now;
+    this.#view?.badge.setClock(now);
+    this.#fallback?.setClock(now);
+  }
+
+  setMuted(muted: boolean): void {
+    this.#muted = muted;
+    this.#options.rtcVideo.muted = muted;
+    this.#fallback?.setMuted(muted);
+  }
+
+  /** Ends everything this controller started; the WHEP session is DELETEd. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#clearRetry();
+    this.#endSession();
+    this.#hideWebRtc();
+    this.#stopFallback();
+    delete this.#options.stage.dataset.path;
+  }
+
+  #attempt(): void {
+    if (this.#destroyed) return;
+    const session = new WebRtcSession({
+      video: this.#options.rtcVideo,
+      endpoint: this.#options.whepUrl,
+      timings: this.#options.webrtcTimings,
+      ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+      onOutcome: (outcome) => {
+        if (session === this.#session) this.#onOutcome(outcome);
+      },
+      onFrames: (frames) => {
+        if (session === this.#session) this.#bus.emit('frames', frames);
+      },
+    });
+    this.#session = session;
+    void session.start();
+  }
+
+  #onOutcome(outcome: WebRtcOutcome): void {
+    if (this.#destroyed) return;
+    const { decision, next } = decidePath(this.#context, outcome, this.#policy);
+    this.#context = next;
+    if (outcome.kind !== 'frames') this.#bus.emit('error', outcome.error);
+    switch (decision.action) {
+      case 'use-webrtc':
+        this.#stopFallback();
+        this.#showWebRtc();
+        return;
+      case 'fallback': {
+        this.#endSession();
+        this.#hideWebRtc();
+        const reason = outcome.kind === 'frames' ? '' : outcome.error.details;
+        this.#startFallback(reason);
+        const seconds = Math.round(decision.retryInMs / 1000);
+        this.#schedule(decision.retryInMs);
+        if (outcome.kind === 'dropped') {
+          this.#bus.emit('state', 'reconnecting', `WebRTC lost — LL-HLS fallback, reconnecting in ${seconds} s`);
+        }
+        return;
+      }
+    }
+  }
+
+  #showWebRtc(): void {
+    const video = this.#options.rtcVideo;
+    if (!this.#view) {
+      const frames = new FrameLatency(video);
+      const badge = new LatencyBadge({
+        element: this.#options.badge,
+        bus: this.#bus,
+        measure: (nowMs) => frames.measure(nowMs),
+        now: this.#now,
+      });
+      const onTime = (): void => this.#bus.emit('time', video.currentTime);
+      video.addEventListener('timeupdate', onTime);
+      this.#view = { frames, badge, offTime: () => video.removeEventListener('timeupdate', onTime) };
+    }
+    video.muted = this.#muted;
+    video.play().catch((error: unknown) => {
+      const name = error instanceof DOMException ? error.name : 'unknown';
+      this.#bus.emit('error', { type: 'playerError', details: `playRejected:${name}`, fatal: false });
+    });
+    this.#setPath('webrtc', 'WebRTC delivers frames');
+    this.#bus.emit('state', 'playing', 'Live');
+  }
+
+  #hideWebRtc(): void {
+    const view = this.#view;
+    if (!view) return;
+    this.#view = null;
+    view.offTime();
+    view.badge.destroy();
+    view.frames.destroy();
+  }
+
+  #startFallback(reason: string): void {
+    if (!this.#fallback) {
+      this.#fallback = new LlHlsFallback({
+        bus: this.#bus,
+        slot: this.#options.hlsSlot,
+        badge: this.#options.badge,
+        source: this.#options.hlsUrl,
+        workerPath: this.#options.hlsWorkerUrl,
+        now: this.#now,
+        muted: this.#muted,
+      });
+    }
+    this.#setPath('llhls', `WebRTC unavailable (${reason})`);
+  }
+
+  #stopFallback(): void {
+    this.#fallback?.destroy();
+    this.#fallback = null;
+  }
+
+  #endSession(): void {
+    this.#session?.destroy();
+    this.#session = null;
+  }
+
+  #setPath(path: ExpertPath, reason: string): void {
+    this.#options.stage.dataset.path = path;
+    if (path === this.#path) return;
+    this.#path = path;
+    this.#bus.emit('path', path, reason);
+  }
+
+  #schedule(delayMs: number): void {
+    this.#clearRetry();
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#attempt();
+    }, delayMs);
+  }
+
+  #clearRetry(): void {
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+}
