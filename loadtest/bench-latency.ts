@@ -1,4 +1,5 @@
-// npm run bench:latency [-- --duration 30 --warmup 5 --client node|chromium|both --source-size 1920x1080]
+// npm run bench:latency [-- --path llhls|webrtc --duration 30 --warmup 5 --client node|chromium|both
+//                          --source-size 1920x1080 --viewers N (webrtc: N background WHEP viewers)]
 // Percentiles are steady state (after --warmup s); start-up is reported as TTFF, the first
 // frame's age and the second from which the per-second median stays under 1 s.
 //
@@ -20,6 +21,8 @@ import { build as buildOrigin } from '../origin/index.js';
 import { freePort } from '../lib/net.js';
 import { ChromiumViewer } from './chromium-viewer.js';
 import { LlHlsClient } from './llhls-client.js';
+import { WEBRTC_CHROMIUM_ARGS } from './chromium.js';
+import { WhepClient } from './whep-client.js';
 import { ms, summarize, type Summary } from './stats.js';
 import { StampReader, SyntheticConsole } from './index.js';
 
@@ -30,14 +33,17 @@ const { values: args } = parseArgs({
     path: { type: 'string', default: 'llhls' },
     client: { type: 'string', default: 'both' },
     'source-size': { type: 'string', default: '1920x1080' },
+    viewers: { type: 'string', default: '0' },
   },
 });
 const durationS = Number(args.duration);
 const warmupS = Number(args.warmup);
-if (args.path !== 'llhls') {
-  console.error(`--path ${args.path}: only llhls exists yet (webrtc arrives with WHEP)`);
+const path = String(args.path);
+if (path !== 'llhls' && path !== 'webrtc') {
+  console.error(`--path ${path}: use llhls or webrtc`);
   process.exit(2);
 }
+const backgroundViewers = Number(args.viewers);
 const clients = args.client === 'both' ? ['node', 'chromium'] : [String(args.client)];
 if (!clients.every((c) => c === 'node' || c === 'chromium')) {
   console.error(`--client ${args.client}: use node, chromium or both`);
@@ -98,9 +104,44 @@ async function measureNode(masterUrl: string): Promise<ViewerResult> {
   };
 }
 
-async function measureChromium(watchUrl: string): Promise<ViewerResult> {
+async function measureNodeWebRtc(whepUrl: string): Promise<ViewerResult> {
+  const startedAt = Date.now();
+  const client = new WhepClient({ interfaceAddress: '127.0.0.1' });
+  const reader = new StampReader({ width: 640, height: 360, input: { kind: 'stdin', format: 'h264' } });
+  reader.start();
+  const latencies: number[] = [];
+  const series: Array<[number, number]> = [];
+  let first: { at: number; age: number } | null = null;
+  let unreadable = 0;
+  // An access unit delimiter after each frame ends it for ffmpeg's parser at once (otherwise it
+  // waits for the next frame's first bytes: one frame interval of added latency).
+  const aud = Buffer.from([0, 0, 0, 1, 0x09, 0xf0]);
+  client.on('frame', (f) => reader.stdin?.write(Buffer.concat([f.annexB, aud])));
+  reader.on('unreadable', () => (unreadable += 1));
+  reader.on('sample', (s) => {
+    first ??= { at: s.decodedAtMs, age: s.latencyMs };
+    series.push([s.decodedAtMs, s.latencyMs]);
+    if (s.decodedAtMs >= startedAt + warmupS * 1000) latencies.push(s.latencyMs);
+  });
+  await client.connect(whepUrl);
+  await sleep((warmupS + durationS) * 1000);
+  await client.close();
+  await reader.close();
+  const f = first as { at: number; age: number } | null;
+  return {
+    viewer: 'WHEP client (node werift) + ffmpeg decode',
+    latency: summarize(latencies),
+    ttffMs: f ? f.at - startedAt : null,
+    firstFrameAgeMs: f?.age ?? null,
+    unreadableFrames: unreadable,
+    framesPerSecond: latencies.length / durationS,
+    perSecondMedianMs: perSecond(series, startedAt),
+  };
+}
+
+async function measureChromium(pageUrl: string, selector: string, name: string, extraArgs: readonly string[] = []): Promise<ViewerResult> {
   const viewer = new ChromiumViewer();
-  await viewer.open(watchUrl, '.sc-stage video');
+  await viewer.open(pageUrl, selector, extraArgs);
   const latencies: number[] = [];
   const series: Array<[number, number]> = [];
   let first: { at: number; age: number } | null = null;
@@ -120,7 +161,7 @@ async function measureChromium(watchUrl: string): Promise<ViewerResult> {
   await viewer.close();
   if (errors.length) console.error(`chromium page errors: ${errors.slice(0, 3).join(' | ')}`);
   return {
-    viewer: 'Chromium trainee page (hls.js)',
+    viewer: name,
     latency: summarize(latencies),
     ttffMs: first ? first.at - viewer.openedAt : null,
     firstFrameAgeMs: first?.age ?? null,
@@ -132,7 +173,12 @@ async function measureChromium(watchUrl: string): Promise<ViewerResult> {
 
 const workDir = mkdtempSync(join(tmpdir(), 'scopecast-bench-'));
 const key = 'bench-ingest-key-0123456789';
-const origin = await buildOrigin({ http: { host: '127.0.0.1', port: 0 }, ingest: { keys: [key] }, logLevel: 'warn' });
+const origin = await buildOrigin({
+  http: { host: '127.0.0.1', port: 0 },
+  ingest: { keys: [key] },
+  webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
+  logLevel: 'warn',
+});
 const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });
 const rtmpPort = await freePort();
 const edge = await buildEdge({
@@ -153,8 +199,30 @@ while (!(await fetch(masterUrl).then((r) => r.ok, () => false))) {
 }
 await sleep(2000); // let the live window fill like a viewer joining a running case
 
+// Background WHEP viewers (load): they receive everything but are not measured.
+const background: WhepClient[] = [];
+if (path === 'webrtc') {
+  while (!origin.registry.get('bench')?.realtime.track) await sleep(100);
+  for (let i = 0; i < backgroundViewers; i++) {
+    const c = new WhepClient({ interfaceAddress: '127.0.0.1' });
+    await c.connect(`${originUrl}/whep/bench`);
+    background.push(c);
+  }
+}
 const results: ViewerResult[] = [];
-for (const c of clients) results.push(c === 'node' ? await measureNode(masterUrl) : await measureChromium(`${originUrl}/watch/bench`));
+for (const c of clients) {
+  if (path === 'llhls') {
+    results.push(c === 'node' ? await measureNode(masterUrl) : await measureChromium(`${originUrl}/watch/bench`, '.sc-stage video', 'Chromium trainee page (hls.js)'));
+  } else {
+    results.push(
+      c === 'node'
+        ? await measureNodeWebRtc(`${originUrl}/whep/bench`)
+        : await measureChromium(`${originUrl}/expert/bench`, '#scopecast-rtc', 'Chromium expert page (WHEP)', WEBRTC_CHROMIUM_ARGS),
+    );
+  }
+}
+const webrtcSessions = path === 'webrtc' ? ((await (await fetch(`${originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ skippedFrames: number }> }).sessions : [];
+await Promise.all(background.map((c) => c.close()));
 const consoleSkipped = source.framesSkipped;
 await source.close();
 await edge.close();
@@ -163,10 +231,15 @@ rmSync(workDir, { recursive: true, force: true });
 
 const report = {
   benchmark: 'latency',
-  path: 'llhls',
+  path,
+  backgroundViewers,
+  webrtcSkippedFrames: webrtcSessions.map((x) => x.skippedFrames),
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version },
-  setup: `synthetic console ${sourceWidth}x${sourceHeight}p30 x264 -> RTMP -> edge (endoscopy-1080p: 720p30 x264 ultrafast, 200 ms parts, 1 s GOP) -> origin LL-HLS (PART-HOLD-BACK 0.6 s) -> viewer; latency from the pixel stamp`,
+  setup:
+    path === 'llhls'
+      ? `synthetic console ${sourceWidth}x${sourceHeight}p30 x264 -> RTMP -> edge (endoscopy-1080p: 720p30 x264 ultrafast, 200 ms parts, 1 s GOP) -> origin LL-HLS (PART-HOLD-BACK 0.6 s) -> viewer; latency from the pixel stamp`
+      : `synthetic console ${sourceWidth}x${sourceHeight}p30 x264 -> RTMP -> edge (endoscopy-1080p: 720p30 x264 ultrafast, per-frame CMAF realtime feed) -> origin WHEP (werift, shared packetizer) -> viewer${backgroundViewers ? ` (+${backgroundViewers} background WHEP viewers)` : ''}; latency from the pixel stamp`,
   durationS,
   warmupS,
   consoleFramesSkipped: consoleSkipped,
@@ -174,7 +247,7 @@ const report = {
 };
 const row = (name: string, s: Summary, ttff: number | null): string =>
   `${name.padEnd(54)} ${ms(s.median).padStart(8)} ${ms(s.p95).padStart(8)} ${ms(s.max).padStart(8)} ${ms(ttff ?? Number.NaN).padStart(8)} ${String(s.n).padStart(6)}`;
-console.log(`\nscopecast LL-HLS latency — ${report.machine.cpus} cores, ${report.machine.model}, node ${report.machine.node}, ${durationS} s per viewer`);
+console.log(`\nscopecast ${path === 'llhls' ? 'LL-HLS' : 'WebRTC (WHEP)'} latency — ${report.machine.cpus} cores, ${report.machine.model}, node ${report.machine.node}, ${durationS} s per viewer`);
 console.log(report.setup);
 console.log(`\n${'viewer'.padEnd(54)} ${'median'.padStart(8)} ${'p95'.padStart(8)} ${'max'.padStart(8)} ${'TTFF'.padStart(8)} ${'frames'.padStart(6)}`);
 for (const r of results) {
@@ -187,9 +260,13 @@ for (const r of results) {
   console.log(`${r.viewer}: first frame ${ms(r.firstFrameAgeMs ?? Number.NaN)} old, ${r.framesPerSecond.toFixed(1)} frames/s read, ${r.unreadableFrames} unreadable`);
 }
 console.log(`console frames skipped (encoder busy): ${consoleSkipped}`);
-console.log('targets (DESIGN.md): LL-HLS median <= 1000 ms, p95 <= 1500 ms; TTFF <= 500 ms, first frame <= 300 ms old');
+console.log(
+  path === 'llhls'
+    ? 'targets (DESIGN.md): LL-HLS median <= 1000 ms, p95 <= 1500 ms; TTFF <= 500 ms, first frame <= 300 ms old'
+    : 'targets (issue 3): WHEP median <= 150 ms, p95 <= 250 ms, TTFF <= 500 ms; with 20 viewers p95 <= 300 ms',
+);
 mkdirSync('bench-results', { recursive: true });
-const out = join('bench-results', `latency-llhls-${report.date.replace(/[:.]/g, '-')}.json`);
+const out = join('bench-results', `latency-${path}-${report.date.replace(/[:.]/g, '-')}.json`);
 writeFileSync(out, JSON.stringify(report, null, 2));
 console.log(`raw results: ${out}`);
 process.exit(0);

@@ -72,8 +72,8 @@ export class ChromiumViewer {
     return this.#errors;
   }
 
-  async open(url: string, selector = 'video'): Promise<void> {
-    this.#browser = await launchChromium();
+  async open(url: string, selector = 'video', extraArgs: readonly string[] = []): Promise<void> {
+    this.#browser = await launchChromium(extraArgs);
     // The watch page has a strict CSP; the probe script is ours, not the page's.
     const context = await this.#browser.newContext({ bypassCSP: true });
     this.#page = await context.newPage();
@@ -101,6 +101,12 @@ export class ChromiumViewer {
       return { frames, unreadable: g.__scUnreadable };
     });
     return { frames: raw.frames.map(([stampMs, shownAtMs]) => ({ stampMs, shownAtMs })), unreadable: raw.unreadable };
+  }
+
+  /** Run a function in the page (for reading its debug state). */
+  evaluate<T>(fn: () => T): Promise<T> {
+    if (!this.#page) throw new Error('viewer not open');
+    return this.#page.evaluate(fn);
   }
 
   async close(): Promise<void> {

@@ -18,3 +18,6 @@ export const CHROMIUM_ARGS = [
 export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
+
+/** Extra flags for WebRTC on loopback: real host candidates instead of mDNS names. */
+export const WEBRTC_CHROMIUM_ARGS = ['--disable-features=WebRtcHideLocalIpsWithMdns'] as const;

@@ -22,7 +22,7 @@ export type StampReaderInput =
   /** `listen`: ffmpeg itself is the RTMP server on that URL (for tests and loopback benches). */
   | { kind: 'url'; url: string; listen?: boolean }
   /** The caller writes fMP4 (init segment, then fragments) to reader.stdin. */
-  | { kind: 'stdin' };
+  | { kind: 'stdin'; format?: 'mp4' | 'h264' };
 
 export interface StampReaderOptions {
   /** Size frames are scaled to before reading; the stamp layout is relative, so any size works. */
@@ -59,7 +59,8 @@ export function stampReaderArgs(o: StampReaderOptions): string[] {
   } else {
     // fMP4 from a packager: with nobuffer the mov demuxer loses the first second of fragments
     // (measured), so every frame is kept here.
-    args.push(...lowDelay, '-f', 'mp4', '-i', 'pipe:0');
+    // Raw H.264 (Annex-B from RTP) has no container: the parser splits access units itself.
+    args.push(...lowDelay, '-f', o.input.format ?? 'mp4', '-i', 'pipe:0');
   }
   args.push(
     '-map', '0:v:0', '-an', '-sn', '-dn',

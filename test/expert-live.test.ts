@@ -1,0 +1,51 @@
+// The expert page against the real chain over WebRTC: synthetic console -> RTMP -> edge ->
+// origin WHEP -> headless Chromium. Latency is read from the pixels of presented frames.
+import t from 'tap';
+import { SyntheticConsole } from '../loadtest/index.js';
+import { ChromiumViewer } from '../loadtest/chromium-viewer.js';
+import { WEBRTC_CHROMIUM_ARGS } from '../loadtest/chromium.js';
+import { eventually, startStack } from './helpers/stack.js';
+
+interface Debug {
+  state: string;
+  path: string | null;
+  latencyMs: number | null;
+  framesDecoded?: number;
+}
+
+t.test('the expert page plays over WebRTC with a latency reading, and falls back when the stream ends', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const source = new SyntheticConsole({ url: stack.rtmpUrl('or3'), width: 1280, height: 720 });
+  source.start();
+  t.teardown(() => source.close());
+  await eventually(() => (stack.origin.registry.get('or3')?.realtime.track ? true : undefined), 20_000, 'realtime feed');
+
+  const viewer = new ChromiumViewer();
+  t.teardown(() => viewer.close());
+  await viewer.open(`${stack.originUrl}/expert/or3`, '#scopecast-rtc', WEBRTC_CHROMIUM_ARGS);
+  const debug = (): Promise<Debug> => viewer.evaluate(() => (window as unknown as { __scopecast: Debug }).__scopecast);
+  const playing = await eventually(async () => {
+    const d = await debug();
+    return d.path === 'webrtc' && d.state === 'playing' ? d : undefined;
+  }, 20_000, 'WebRTC playback');
+  t.equal(playing.path, 'webrtc');
+  const frames: Array<{ stampMs: number; shownAtMs: number }> = [];
+  await eventually(async () => {
+    await new Promise((r) => setTimeout(r, 250));
+    frames.push(...(await viewer.take()).frames);
+    return frames.length >= 20 ? true : undefined;
+  }, 15_000, 'stamped frames presented');
+  const latencies = frames.map((f) => f.shownAtMs - f.stampMs).sort((a, b) => a - b);
+  const median = latencies[latencies.length >> 1]!;
+  t.ok(median > 0 && median < 3000, `pixel latency median ${Math.round(median)} ms (no threshold here: see npm run bench:latency)`);
+  const badge = await eventually(async () => {
+    const d = await debug();
+    return d.latencyMs !== null && Number.isFinite(d.latencyMs) ? d.latencyMs : undefined;
+  }, 10_000, 'a latency badge reading from RTCP sender reports');
+  t.ok(badge > -500 && badge < 5000, `badge ${Math.round(badge)} ms`);
+  const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean }> };
+  t.equal(sessions.sessions.length, 1);
+  t.ok(sessions.sessions[0]!.connected);
+  t.same(viewer.errors, [], 'no page errors');
+});
