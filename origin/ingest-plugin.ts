@@ -117,7 +117,9 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
             live = live?.state === 'live' ? live : registry.begin(stream, headerToken(request.headers[INGEST_HEADERS.edge], 'unknown'), 'unknown');
             live.realtime.setInit(init);
           } else if (init && live?.state === 'live') {
-            live.realtime.push(unit.data, parseFragment(unit.data, init));
+            const info = parseFragment(unit.data, init);
+            live.realtime.push(unit.data, info);
+            if (info.prft) metrics.fragmentAge.observe({ stream, hop: 'edge_to_origin_realtime' }, Math.max(0, Date.now() - info.prft.wallClockMs) / 1000);
             frames += 1;
           }
         }

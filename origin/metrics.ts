@@ -51,6 +51,6 @@ export class OriginMetrics {
   /** Forget a stream's label sets once it is gone, so series don't grow without bound. */
   forgetStream(stream: string): void {
     for (const metric of [this.ingestFragments, this.ingestBytes]) metric.remove({ stream, rendition: 'main' });
-    this.fragmentAge.remove({ stream, hop: 'edge_to_origin' });
+    for (const hop of ['edge_to_origin', 'edge_to_origin_realtime']) this.fragmentAge.remove({ stream, hop });
   }
 }
