@@ -9,6 +9,8 @@ export interface EdgeApiOptions {
   metrics: EdgeMetrics;
   edgeId: string;
   rtmpUrl: string;
+  /** WHIP ingest is served (webrtc.enabled). */
+  whip: boolean;
 }
 
 /** What the hospital's IT staff look at: streams, encoder state, uplink queue, health, metrics. */
@@ -18,6 +20,7 @@ export async function edgeApiPlugin(app: FastifyInstance, options: EdgeApiOption
   app.get('/api/streams', async () => ({
     edgeId: options.edgeId,
     publishUrl: `${options.rtmpUrl}/live/<stream>`,
+    ...(options.whip ? { whipPath: '/whip/<stream>' } : {}),
     streams: [...pipelines.values()].map((p) => p.info),
   }));
 

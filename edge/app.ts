@@ -6,7 +6,10 @@ import { InvalidStateError } from '../lib/errors.js';
 import { installErrorHandler } from '../lib/http-errors.js';
 import { assertPortFree, waitForPort } from '../lib/net.js';
 import { edgeApiPlugin } from './api-plugin.js';
-import { RtmpIngest, type PublishInfo } from './ingest/rtmp-ingest.js';
+import { FlvMediaInput, type MediaInput } from './ingest/media-input.js';
+import { RtmpIngest } from './ingest/rtmp-ingest.js';
+import { WhipIngest } from './ingest/whip-ingest.js';
+import { whipPlugin } from './ingest/whip-plugin.js';
 import { EdgeMetrics } from './metrics.js';
 import { StreamPipeline } from './pipeline/stream-pipeline.js';
 
@@ -17,7 +20,9 @@ export interface EdgeApp {
   readonly metrics: EdgeMetrics;
   /** Live pipelines by stream name. */
   readonly pipelines: ReadonlyMap<string, StreamPipeline>;
-  /** Start the RTMP listener and the HTTP API. */
+  /** WHIP publishers (POST /whip/<stream>); null when webrtc.enabled is false. */
+  readonly whip: WhipIngest | null;
+  /** Start the RTMP listener and the HTTP API (WHIP included). */
   listen(): Promise<{ http: string; rtmp: string }>;
   /** Stop accepting consoles, end every encoder, tell the origin, close sockets. Idempotent. */
   close(): Promise<void>;
@@ -31,19 +36,23 @@ export async function build(input: unknown): Promise<EdgeApp> {
   const app = Fastify({ logger: { level: config.logLevel }, forceCloseConnections: true });
   installErrorHandler(app);
   const rtmpUrl = `rtmp://${config.rtmp.host}:${config.rtmp.port}`;
-  await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl });
+  await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl, whip: config.webrtc.enabled });
 
   const profileFor = (stream: string): ConsoleProfile => PROFILES[config.consoles.streams[stream] ?? config.consoles.defaultProfile];
 
   let ingest: RtmpIngest | null = null;
   let closing: Promise<void> | null = null;
 
-  const onPublish = ({ stream, source, ip }: PublishInfo): void => {
+  // One encoder per stream name, whichever protocol claims it first; the other is refused.
+  const busy = (stream: string): string | null =>
+    pipelines.has(stream) || whip?.holds(stream) ? 'stream is already being published' : null;
+
+  const onPublish = ({ stream, input, ip }: { stream: string; input: MediaInput; ip: string }): void => {
     const profile = profileFor(stream);
     const pipeline = new StreamPipeline({
       stream,
       profile,
-      source,
+      source: input,
       uplink: { ...config.origin, edgeId: config.edgeId },
       ffmpegPath: config.ffmpeg.path,
       restartMinMs: config.ffmpeg.restartMinMs,
@@ -57,9 +66,24 @@ export async function build(input: unknown): Promise<EdgeApp> {
       metrics.forgetStream(stream);
     });
     metrics.publishes.inc({ outcome: 'accepted' });
-    app.log.info({ stream, profile: profile.name, ip }, 'console publishing');
+    app.log.info({ stream, profile: profile.name, ip, ingest: input.kind }, 'console publishing');
     pipeline.start();
   };
+
+  const whip = config.webrtc.enabled
+    ? new WhipIngest({ webrtc: config.webrtc, log: app.log, accept: (stream) => (pipelines.has(stream) ? 'stream is already being published' : null) })
+    : null;
+  if (whip) {
+    whip.on('publish', onPublish);
+    // Only the pipeline fed by this session: never one a later publisher owns.
+    whip.on('unpublish', ({ stream, input, reason }) => {
+      const pipeline = pipelines.get(stream);
+      app.log.info({ stream, reason }, 'WHIP publisher gone');
+      if (pipeline?.input === input) void pipeline.finish();
+    });
+    whip.on('rejected', () => metrics.publishes.inc({ outcome: 'refused' }));
+    await app.register(whipPlugin, { ingest: whip, maxSdpBytes: config.webrtc.maxSdpBytes });
+  }
 
   const onUnpublish = (stream: string): void => {
     void pipelines.get(stream)?.finish();
@@ -70,6 +94,7 @@ export async function build(input: unknown): Promise<EdgeApp> {
     config,
     metrics,
     pipelines,
+    whip,
     async listen() {
       if (closing) throw new InvalidStateError('edge');
       await assertPortFree(config.rtmp.host, config.rtmp.port, 'RTMP ingest');
@@ -80,9 +105,9 @@ export async function build(input: unknown): Promise<EdgeApp> {
         workDir: resolve(config.workDir),
         log: app.log,
         // One encoder per stream name: a second console on the same name is refused.
-        accept: (stream) => (pipelines.has(stream) ? 'stream is already being published' : null),
+        accept: busy,
       });
-      ingest.on('publish', onPublish);
+      ingest.on('publish', ({ stream, source, ip }) => onPublish({ stream, input: new FlvMediaInput(source), ip }));
       ingest.on('unpublish', onUnpublish);
       ingest.on('rejected', () => metrics.publishes.inc({ outcome: 'refused' }));
       await ingest.start();
@@ -93,7 +118,7 @@ export async function build(input: unknown): Promise<EdgeApp> {
     close() {
       closing ??= (async () => {
         // Stop accepting consoles first, then end encoders (telling the origin), then HTTP.
-        await ingest?.close();
+        await Promise.all([ingest?.close(), whip?.close()]);
         await Promise.all([...pipelines.values()].map((p) => p.finish(1000)));
         await app.close();
       })();

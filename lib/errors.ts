@@ -29,6 +29,9 @@ export const ERRORS = {
   SC_ERR_WEBRTC_LIMIT: { message: 'too many WebRTC sessions', status: 503 },
   SC_ERR_WEBRTC_SESSION: { message: 'no such WebRTC session', status: 404 },
   SC_ERR_WEBRTC_NEGOTIATION: { message: 'WebRTC negotiation failed', status: 500 },
+  SC_ERR_STREAM_BUSY: { message: 'stream is already being published', status: 409 },
+  SC_ERR_METHOD_NOT_ALLOWED: { message: 'method not allowed on this resource', status: 405 },
+  SC_ERR_CONTENT_TYPE: { message: 'unsupported content type', status: 415 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,3 +1,5 @@
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { ScopecastError } from './errors.js';
 
@@ -43,4 +45,51 @@ export async function waitForPort(host: string, port: number, timeoutMs: number)
     if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+function bindUdp(host: string, port: number): Promise<UdpSocket | null> {
+  return new Promise((resolve) => {
+    const socket = createSocket({ type: 'udp4', reuseAddr: false });
+    socket.once('error', () => {
+      socket.close();
+      resolve(null);
+    });
+    socket.bind(port, host, () => resolve(socket));
+  });
+}
+
+/**
+ * An even UDP port p with p + 1 also free (RTP + RTCP), on host. The ports are released before
+ * this resolves: hand them to a child at once (if it loses a race for them, it fails to bind).
+ */
+export async function freeUdpPortPair(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await bindUdp(host, 0);
+    if (!first) break;
+    const port = first.address().port;
+    const second = port % 2 === 0 && port < 65535 ? await bindUdp(host, port + 1) : null;
+    await Promise.all([first, second].map((s) => (s ? new Promise<void>((r) => s.close(() => r())) : undefined)));
+    if (second) return port;
+  }
+  throw new Error(`no free UDP port pair on ${host}`);
+}
+
+/**
+ * Whether every given UDP port has a socket bound to it on this machine (any process), from
+ * /proc/net/udp. null where that table is not readable (not Linux): the caller must guess.
+ */
+export async function udpPortsBound(ports: readonly number[]): Promise<boolean | null> {
+  let table: string;
+  try {
+    table = await readFile('/proc/net/udp', 'utf8');
+  } catch {
+    return null;
+  }
+  const bound = new Set<number>();
+  for (const line of table.split('\n').slice(1)) {
+    const local = line.trim().split(/\s+/)[1];
+    const hex = local?.split(':')[1];
+    if (hex) bound.add(Number.parseInt(hex, 16));
+  }
+  return ports.every((p) => bound.has(p));
 }

@@ -1,10 +1,13 @@
 import type { ConsoleProfile } from './profiles.js';
 
-export interface TranscodeInput {
-  /** 'pipe' reads FLV from stdin (the edge feeds it from the RTMP session in-process). */
-  kind: 'pipe' | 'url';
-  url?: string;
-}
+/**
+ * Where the encoder reads its input.
+ * - `pipe`: FLV on stdin (the edge feeds it from the RTMP session in-process).
+ * - `url`: FLV from a URL (tools and benches).
+ * - `sdp`: RTP on loopback UDP described by an SDP text written to stdin, after which stdin is
+ *   ended (WHIP ingest: the edge forwards the publisher's RTP unchanged to the ports in the SDP).
+ */
+export type TranscodeInput = { kind: 'pipe' } | { kind: 'url'; url: string } | { kind: 'sdp' };
 
 /**
  * ffmpeg arguments for one console stream: FLV in, fragmented MP4 (CMAF) out on stdout, one
@@ -17,12 +20,9 @@ export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = {
   // Just under the part length (minus 0.15 frame; measured: 0.5 frame lets AAC win) lets the video track trigger first, so
   // each fragment holds exactly partSeconds * fps frames even with 21.3 ms AAC frames beside it.
   const fragUs = Math.round((profile.partSeconds - 0.15 / video.fps) * 1e6);
-  const source = input.kind === 'url' ? requireUrl(input.url) : 'pipe:0';
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'warning',
-    // Start fast and never wait on input buffering: every ms here is glass-to-glass latency.
-    '-fflags', '+nobuffer', '-flags', 'low_delay', '-probesize', '65536', '-analyzeduration', '0',
-    '-f', 'flv', '-i', source,
+    ...inputArgs(input),
     '-map', '0:v:0', '-map', '0:a:0?',
     '-vf', `scale=${video.width}:${video.height}:flags=bilinear,format=yuv420p`,
     '-fps_mode', 'cfr', '-r', String(video.fps),
@@ -55,11 +55,32 @@ function teeOutputs(fragUs: number): string {
     `frag_duration=${fragUs}`,
     'write_prft=wallclock',
   ];
-  const realtime = ['select=v', 'f=mp4', 'movflags=+frag_every_frame+empty_moov+default_base_moof+skip_trailer', 'write_prft=wallclock'];
+  const realtime = ['select=v', 'f=mp4', 'movflags=+frag_every_frame+empty_moov+default_base_moof+skip_trailer', 'write_prft=wallclock', 'flush_packets=1'];
   return `[${llhls.join(':')}]pipe:1|[${realtime.join(':')}]pipe:${REALTIME_OUTPUT_FD}`;
 }
 
-function requireUrl(url: string | undefined): string {
-  if (!url) throw new TypeError('transcodeArgs: url input needs a url');
-  return url;
+// Start fast and never wait on input buffering: every ms here is glass-to-glass latency.
+const LOW_DELAY_INPUT = ['-fflags', '+nobuffer', '-flags', 'low_delay'];
+
+function inputArgs(input: TranscodeInput): string[] {
+  switch (input.kind) {
+    case 'pipe':
+    case 'url': {
+      if (input.kind === 'url' && !input.url) throw new TypeError('transcodeArgs: url input needs a url');
+      // FLV carries the sequence headers up front: a small probe finds every parameter.
+      return [...LOW_DELAY_INPUT, '-probesize', '65536', '-analyzeduration', '0', '-f', 'flv', '-i', input.kind === 'url' ? input.url : 'pipe:0'];
+    }
+    case 'sdp':
+      return [
+        ...LOW_DELAY_INPUT,
+        // RTP carries no dimensions and no frame rate before the first keyframe is decoded, and
+        // stream probing would wait for both (analyzeduration 0 means ffmpeg's default of 5 s;
+        // H.264 frame-rate probing wants 20 frames). Probe nothing: the decoder and filters
+        // configure themselves from the first decoded frame, the output rate is fixed below.
+        '-probesize', '32', '-analyzeduration', '1', '-fpsprobesize', '0',
+        // The SDP arrives on stdin (pipe) and names loopback UDP ports (udp, rtp). No reordering
+        // queue: loopback does not reorder, and the queue would hold every packet back.
+        '-protocol_whitelist', 'pipe,udp,rtp', '-f', 'sdp', '-reorder_queue_size', '0', '-i', 'pipe:0',
+      ];
+  }
 }

@@ -4,7 +4,7 @@ import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../../cod
 import { REALTIME_OUTPUT_FD, transcodeArgs, type ConsoleProfile } from '../../codecs/profiles/index.js';
 import { InvalidStateError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
-import type { FlvSource } from '../ingest/flv-source.js';
+import type { MediaInput } from '../ingest/media-input.js';
 import type { EdgeMetrics } from '../metrics.js';
 import { RealtimeUplink } from '../uplink/realtime-uplink.js';
 import { StreamUplink, type UplinkTarget } from '../uplink/stream-uplink.js';
@@ -12,7 +12,8 @@ import { StreamUplink, type UplinkTarget } from '../uplink/stream-uplink.js';
 export interface StreamPipelineOptions {
   stream: string;
   profile: ConsoleProfile;
-  source: FlvSource;
+  /** The published console: RTMP (FLV on stdin) or WHIP (RTP described by SDP). */
+  source: MediaInput;
   uplink: UplinkTarget;
   ffmpegPath: string;
   restartMinMs: number;
@@ -30,11 +31,9 @@ export interface StreamPipelineEvents extends Record<string, unknown[]> {
   closed: [];
 }
 
-// Encoder stdin backlog beyond which ffmpeg is considered stuck and restarted.
-const MAX_STDIN_BACKLOG = 16 * 1024 * 1024;
-
 /**
- * One published console: FLV source -> supervised ffmpeg (profile) -> CMAF fragments -> uplink.
+ * One published console: media input (RTMP or WHIP) -> supervised ffmpeg (profile) -> CMAF
+ * fragments -> uplink.
  * Owns its ffmpeg and its uplink; close() ends both.
  */
 export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
@@ -80,7 +79,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
 
     this.#supervisor = new FfmpegSupervisor({
       processOptions: () => ({
-        args: transcodeArgs(profile),
+        args: transcodeArgs(profile, options.source.transcodeInput),
         stdin: 'pipe',
         stdout: 'pipe',
         extraOutputs: 1,
@@ -104,6 +103,11 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
     this.#supervisor.start();
   }
 
+  /** The console's media as this pipeline reads it. */
+  get input(): MediaInput {
+    return this.#options.source;
+  }
+
   get encoderPid(): number | null {
     return this.#supervisor.process?.pid ?? null;
   }
@@ -111,6 +115,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
   get info(): Record<string, unknown> {
     return {
       stream: this.stream,
+      ingest: this.#options.source.kind,
       profile: this.profile.name,
       startedAt: this.startedAt.toISOString(),
       encoder: { pid: this.encoderPid, restarts: this.#supervisor.restarts },
@@ -120,6 +125,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
       fragments: this.#fragments,
       uplink: this.#uplink.stats,
       realtime: this.#realtime.stats,
+      ...(this.#options.source.stats ? { input: this.#options.source.stats } : {}),
     };
   }
 
@@ -152,6 +158,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
     const stdout = process.stdout;
     if (!stdin || !stdout) return;
     this.#log.info({ pid: process.pid, attempt }, 'encoder started');
+    process.on('stderr', (line) => this.#log.debug({ pid: process.pid }, `ffmpeg: ${line}`));
     this.emit('encoderStarted', process.pid ?? -1, attempt);
     stdout.on('data', (chunk: Buffer) => {
       // Output still draining from an encoder being replaced is not this stream's any more.
@@ -186,16 +193,16 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
         this.#supervisor.restart();
       }
     });
-    // A fresh encoder needs the FLV header, sequence headers and a keyframe: resubscribe.
+    // A fresh encoder needs its input from the start (FLV header + GOP, or SDP + a keyframe).
     this.#detach();
-    this.#detachSource = this.#options.source.subscribe((chunk) => {
-      if (stdin.writableLength > MAX_STDIN_BACKLOG) {
-        this.#log.error({ backlog: stdin.writableLength }, 'encoder not keeping up; restarting it');
+    this.#detachSource = this.#options.source.attach({
+      stdin,
+      restart: (reason) => {
+        if (this.#supervisor.process !== process) return;
+        this.#log.error({ pid: process.pid, reason }, 'restarting encoder');
         this.#detach();
         this.#supervisor.restart();
-        return;
-      }
-      stdin.write(chunk);
+      },
     });
   }
 

@@ -21,6 +21,8 @@ export interface StackOptions {
   publishGraceMs?: number;
   endedRetentionSeconds?: number;
   ingestKey?: string;
+  /** Overrides for the edge's webrtc (WHIP) section; ICE stays on loopback. */
+  edgeWebrtc?: Record<string, unknown>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -40,6 +42,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: rtmpPort, publishGraceMs: options.publishGraceMs ?? 300 },
     origin: { url: originUrl, ingestKey: key },
+    // WHIP ICE on loopback only, like the origin's WHEP.
+    webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'], ...options.edgeWebrtc },
     workDir,
     logLevel: 'silent',
   });
