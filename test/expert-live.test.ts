@@ -13,7 +13,7 @@ interface Debug {
   framesDecoded?: number;
 }
 
-t.test('the expert page plays over WebRTC with a latency reading, and falls back when the stream ends', async (t) => {
+t.test('the expert page plays over WebRTC with a latency badge from the edge clock', async (t) => {
   const stack = await startStack();
   t.teardown(() => stack.close());
   const source = new SyntheticConsole({ url: stack.rtmpUrl('or3'), width: 1280, height: 720 });
@@ -42,7 +42,7 @@ t.test('the expert page plays over WebRTC with a latency reading, and falls back
   const badge = await eventually(async () => {
     const d = await debug();
     return d.latencyMs !== null && Number.isFinite(d.latencyMs) ? d.latencyMs : undefined;
-  }, 10_000, 'a latency badge reading from RTCP sender reports');
+  }, 10_000, 'a latency badge reading (abs-capture-time on the edge clock)');
   t.ok(badge > -500 && badge < 5000, `badge ${Math.round(badge)} ms`);
   const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean }> };
   t.equal(sessions.sessions.length, 1);

@@ -11,15 +11,10 @@ import {
 import { isH264KeyframePayload } from '../../codecs/rtp/index.js';
 import { ScopecastError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
+import { announceAddress, iceConfig, waitForGathering, type IceOptions } from '../../lib/webrtc.js';
 import { RtpSdpInput } from './rtp-sdp-input.js';
 
-export interface WhipIceOptions {
-  announcedAddress: string;
-  additionalHostAddresses: readonly string[];
-  interfaceAddress: string;
-  portRange: readonly number[];
-  iceServers: ReadonlyArray<{ urls: string; username?: string; credential?: string }>;
-}
+export type WhipIceOptions = IceOptions;
 
 export interface WhipSessionOptions {
   ice: WhipIceOptions;
@@ -40,12 +35,6 @@ export interface WhipSessionEvents extends Record<string, unknown[]> {
 }
 
 const WATCHDOG_MS = 500;
-
-/** Candidate lines of an SDP with their address replaced by the announced (NAT) one. */
-export function announceAddress(sdp: string, address: string): string {
-  if (!address) return sdp;
-  return sdp.replace(/^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$/gm, `$1${address}$3`);
-}
 
 /**
  * Cheap structural check of a WHIP offer before werift parses it: a clear 400 (SC_ERR_SDP)
@@ -114,7 +103,6 @@ export class WhipSession extends TypedEmitter<WhipSessionEvents> {
   static async create(stream: string, offer: string, options: WhipSessionOptions): Promise<{ session: WhipSession; answer: string }> {
     const { ice } = options;
     const log = options.log.child({ stream, ingest: 'whip' });
-    const range = ice.portRange.length === 2 ? ([ice.portRange[0]!, ice.portRange[1]!] as [number, number]) : undefined;
     const pc = new RTCPeerConnection({
       codecs: {
         // werift keeps every offered codec of a listed mime type; the one we receive is chosen below.
@@ -123,11 +111,7 @@ export class WhipSession extends TypedEmitter<WhipSessionEvents> {
       },
       // Transport-wide CC feedback lets a browser raise its bitrate beyond the start estimate.
       headerExtensions: { video: [useTransportWideCC()], audio: [] },
-      iceServers: ice.iceServers.map((s) => ({ ...s })),
-      ...(range ? { icePortRange: range } : {}),
-      ...(ice.additionalHostAddresses.length ? { iceAdditionalHostAddresses: [...ice.additionalHostAddresses] } : {}),
-      ...(ice.interfaceAddress ? { iceInterfaceAddresses: { udp4: ice.interfaceAddress } } : {}),
-      iceUseIpv6: false,
+      ...iceConfig(ice),
     });
     let session: WhipSession | null = null;
     const tracks: MediaStreamTrack[] = [];
@@ -236,17 +220,3 @@ export class WhipSession extends TypedEmitter<WhipSessionEvents> {
   }
 }
 
-function waitForGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, timeoutMs);
-    const sub = pc.iceGatheringStateChange.subscribe((state) => {
-      if (state === 'complete') done();
-    });
-    function done(): void {
-      clearTimeout(timer);
-      sub.unSubscribe();
-      resolve();
-    }
-  });
-}

@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { RTCPeerConnection, RTCRtpCodecParameters, RtpHeader, RtpPacket, type RTCRtpSender, type RTCRtpTransceiver } from 'werift';
+import { RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, RtpHeader, RtpPacket, type RTCRtpSender, type RTCRtpTransceiver } from 'werift';
 import type { RtpOut } from '../../codecs/rtp/index.js';
 import { ScopecastError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
+import { announceAddress, iceConfig, waitForGathering, type IceOptions } from '../../lib/webrtc.js';
 import { ntpFromUnixMs } from './ntp.js';
 
-export interface WhepIceOptions {
-  announcedAddress: string;
-  additionalHostAddresses: readonly string[];
-  interfaceAddress: string;
-  portRange: readonly number[];
-  iceServers: ReadonlyArray<{ urls: string; username?: string; credential?: string }>;
-}
+export type WhepIceOptions = IceOptions;
 
 export interface WhepSessionEvents extends Record<string, unknown[]> {
   /** The viewer's transport is up: media can flow. */
@@ -22,18 +17,25 @@ export interface WhepSessionEvents extends Record<string, unknown[]> {
 
 const PACKETS_PER_TURN = 8;
 /**
+ * Per-frame capture time in the RTP header. Chrome shows a remote frame's captureTime (and so our
+ * latency badge) only from this extension or from sender reports mapped with an RTT, which a
+ * receive-only viewer never has; the value is the edge ingest wall clock, like our SRs.
+ */
+export const ABS_CAPTURE_TIME_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
+/**
  * We see 'connected' when our side of DTLS finishes; the viewer's SRTP keys may be ready a few
  * ms later, and a keyframe sent into that gap is lost (the viewer then waits a whole GOP).
  */
 const DTLS_SETTLE_MS = 150;
 
-export const H264_FMTP = 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1';
-
-/** Candidate lines of an SDP with their address replaced by the announced (NAT) one. */
-export function announceAddress(sdp: string, address: string): string {
-  if (!address) return sdp;
-  return sdp.replace(/^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$/gm, `$1${address}$3`);
+/** abs-capture-time payload: the 64-bit NTP capture timestamp (no clock offset field). */
+function absCaptureTime(wallClockMs: number): Buffer {
+  const buf = Buffer.alloc(8);
+  buf.writeBigUInt64BE(ntpFromUnixMs(wallClockMs));
+  return buf;
 }
+
+export const H264_FMTP = 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1';
 
 /** Cheap structural check before werift parses it: a clear 400 instead of a stack trace. */
 export function checkOffer(sdp: string, maxBytes: number): void {
@@ -59,12 +61,13 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   #waitForKeyframe = true;
   #seqSkipped = 0;
   #inFlight = 0;
-  readonly #queue: Array<{ out: RtpOut; seq: number; wallClockMs: number | undefined }> = [];
+  readonly #queue: Array<{ out: RtpOut; seq: number; wallClockMs: number | undefined; capture: Buffer | null }> = [];
   #pacing = false;
   #sentFrames = 0;
   #skippedFrames = 0;
   #connected = false;
   #mediaFrom = Number.POSITIVE_INFINITY;
+  #absCaptureTimeId: number | null = null;
   #closed = false;
 
   private constructor(stream: string, pc: RTCPeerConnection, maxInFlight: number) {
@@ -84,7 +87,6 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
 
   /** Negotiate from the viewer's offer; resolves with the session and its complete answer. */
   static async create(stream: string, offer: string, ice: WhepIceOptions, maxInFlight: number): Promise<{ session: WhepSession; answer: string }> {
-    const range = ice.portRange.length === 2 ? ([ice.portRange[0]!, ice.portRange[1]!] as [number, number]) : undefined;
     const pc = new RTCPeerConnection({
       codecs: {
         video: [
@@ -97,11 +99,8 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
         ],
         audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
       },
-      iceServers: ice.iceServers.map((s) => ({ ...s })),
-      ...(range ? { icePortRange: range } : {}),
-      ...(ice.additionalHostAddresses.length ? { iceAdditionalHostAddresses: [...ice.additionalHostAddresses] } : {}),
-      ...(ice.interfaceAddress ? { iceInterfaceAddresses: { udp4: ice.interfaceAddress } } : {}),
-      iceUseIpv6: false,
+      headerExtensions: { video: [new RTCRtpHeaderExtensionParameters({ id: 9, uri: ABS_CAPTURE_TIME_URI })] },
+      ...iceConfig(ice),
     });
     const session = new WhepSession(stream, pc, maxInFlight);
     try {
@@ -121,6 +120,8 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       const sdp = pc.localDescription?.sdp;
       if (!sdp) throw new ScopecastError('SC_ERR_WEBRTC_NEGOTIATION', 'no local description');
       if (!/^a=rtpmap:\d+ H264\/90000/m.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'no common H.264 codec with packetization-mode=1');
+      const ext = new RegExp(`^a=extmap:(\\d+)(?:/\\w+)? ${ABS_CAPTURE_TIME_URI.replace(/[./]/g, '\\$&')}\\s*$`, 'm').exec(sdp);
+      session.#absCaptureTimeId = ext ? Number(ext[1]) : null;
       return { session, answer: announceAddress(sdp, ice.announcedAddress) };
     } catch (err) {
       await session.close('server-closed');
@@ -157,9 +158,10 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       this.#skippedFrames += 1;
       return;
     }
+    const capture = wallClockMs !== undefined && this.#absCaptureTimeId !== null ? absCaptureTime(wallClockMs) : null;
     for (let i = 0; i < packets.length; i++) {
       const out = packets[i]!;
-      this.#queue.push({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs: i === packets.length - 1 ? wallClockMs : undefined });
+      this.#queue.push({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs: i === packets.length - 1 ? wallClockMs : undefined, capture });
     }
     this.#inFlight += packets.length;
     if (!this.#pacing) this.#drain();
@@ -179,6 +181,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       const item = this.#queue.shift();
       if (!item) return;
       const header = new RtpHeader({ sequenceNumber: item.seq, timestamp: item.out.timestamp, marker: item.out.marker, payloadType: 0 });
+      if (item.capture && this.#absCaptureTimeId !== null) header.extensions = [{ id: this.#absCaptureTimeId, payload: item.capture }];
       sender.sendRtp(new RtpPacket(header, item.out.payload)).then(
         () => (this.#inFlight -= 1),
         () => (this.#inFlight -= 1),
@@ -202,17 +205,3 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   }
 }
 
-function waitForGathering(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, timeoutMs);
-    const sub = pc.iceGatheringStateChange.subscribe((state) => {
-      if (state === 'complete') done();
-    });
-    function done(): void {
-      clearTimeout(timer);
-      sub.unSubscribe();
-      resolve();
-    }
-  });
-}

@@ -106,6 +106,9 @@ export class PathController {
       onFrames: (frames) => {
         if (session === this.#session) this.#bus.emit('frames', frames);
       },
+      onCapture: (unixMs, rtpTimestamp) => {
+        if (session === this.#session) this.#view?.frames.setCapture(unixMs, rtpTimestamp);
+      },
     });
     this.#session = session;
     void session.start();

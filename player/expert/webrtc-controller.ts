@@ -38,6 +38,11 @@ export interface WebRtcSessionOptions {
   onOutcome: (outcome: WebRtcOutcome) => void;
   /** framesDecoded, whenever it changes. */
   onFrames?: (framesDecoded: number) => void;
+  /**
+   * Edge ingest wall clock (Unix ms) of the newest received frame and its RTP timestamp, from the
+   * abs-capture-time header extension (getSynchronizationSources().captureTimestamp).
+   */
+  onCapture?: (captureUnixMs: number, rtpTimestamp: number) => void;
   timings?: Partial<WebRtcTimings>;
   fetch?: typeof fetch;
 }
@@ -47,6 +52,7 @@ export class WebRtcSession {
   readonly #endpoint: string;
   readonly #onOutcome: (outcome: WebRtcOutcome) => void;
   readonly #onFrames: (framesDecoded: number) => void;
+  readonly #onCapture: (captureUnixMs: number, rtpTimestamp: number) => void;
   readonly #timings: WebRtcTimings;
   readonly #fetch: typeof fetch;
   readonly #abort = new AbortController();
@@ -66,6 +72,7 @@ export class WebRtcSession {
     this.#endpoint = options.endpoint;
     this.#onOutcome = options.onOutcome;
     this.#onFrames = options.onFrames ?? (() => undefined);
+    this.#onCapture = options.onCapture ?? (() => undefined);
     this.#timings = { ...DEFAULT_WEBRTC_TIMINGS, ...options.timings };
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
@@ -163,6 +170,12 @@ export class WebRtcSession {
       stats.forEach((report: { type?: string; kind?: string; framesDecoded?: number }) => {
         if (report.type === 'inbound-rtp' && report.kind === 'video') frames += report.framesDecoded ?? 0;
       });
+      const receiver = pc.getReceivers().find((r) => r.track.kind === 'video');
+      const source = receiver?.getSynchronizationSources()[0] as (RTCRtpSynchronizationSource & { captureTimestamp?: number }) | undefined;
+      // captureTimestamp is NTP-epoch (1900) milliseconds.
+      if (source?.captureTimestamp && source.captureTimestamp > NTP_UNIX_OFFSET_MS) {
+        this.#onCapture(source.captureTimestamp - NTP_UNIX_OFFSET_MS, source.rtpTimestamp);
+      }
     } catch {
       return;
     }
@@ -226,11 +239,13 @@ export function frameLatency(metadata: Pick<VideoFrameCallbackMetadata, 'expecte
   return Math.round(expectedDisplayTime - captureTime + clockOffsetMs);
 }
 
+const NTP_UNIX_OFFSET_MS = 2_208_988_800_000;
+
 /** Keeps the metadata of the last frame presented on a <video>; feeds the latency badge. */
 export class FrameLatency {
   readonly #video: HTMLVideoElement;
   #handle: number | null = null;
-  #last: Pick<VideoFrameCallbackMetadata, 'expectedDisplayTime' | 'captureTime'> | null = null;
+  #last: Pick<VideoFrameCallbackMetadata, 'expectedDisplayTime' | 'captureTime' | 'rtpTimestamp'> | null = null;
   #destroyed = false;
 
   constructor(video: HTMLVideoElement) {
@@ -238,10 +253,25 @@ export class FrameLatency {
     if (typeof video.requestVideoFrameCallback === 'function') this.#request();
   }
 
+  #capture: { unixMs: number; rtpTimestamp: number } | null = null;
+
+  /** Latest abs-capture-time reading: edge wall clock of the frame with this RTP timestamp. */
+  setCapture(unixMs: number, rtpTimestamp: number): void {
+    this.#capture = { unixMs, rtpTimestamp };
+  }
+
   /** Latency of the last presented frame, for a clock `nowMs` (the badge's injectable clock). */
   measure(nowMs: number): number | null {
-    if (!this.#last) return null;
-    return frameLatency(this.#last, nowMs - Date.now());
+    const last = this.#last;
+    const fromFrame = last ? frameLatency(last, nowMs - Date.now()) : null;
+    if (fromFrame !== null) return fromFrame;
+    // Chrome leaves captureTime out for receive-only peers (no RTT to map sender reports with);
+    // abs-capture-time gives the edge clock of a recent frame, and RTP time (90 kHz) reaches
+    // back from it to the frame on screen.
+    const c = this.#capture;
+    if (!last || !c || typeof last.rtpTimestamp !== 'number') return null;
+    const frameCaptureMs = c.unixMs - ((c.rtpTimestamp - last.rtpTimestamp) | 0) / 90;
+    return Math.round(performance.timeOrigin + last.expectedDisplayTime - frameCaptureMs + (nowMs - Date.now()));
   }
 
   destroy(): void {
@@ -254,7 +284,7 @@ export class FrameLatency {
   #request(): void {
     this.#handle = this.#video.requestVideoFrameCallback((_now, metadata) => {
       if (this.#destroyed) return;
-      this.#last = { expectedDisplayTime: metadata.expectedDisplayTime, captureTime: metadata.captureTime };
+      this.#last = { expectedDisplayTime: metadata.expectedDisplayTime, captureTime: metadata.captureTime, rtpTimestamp: metadata.rtpTimestamp };
       this.#request();
     });
   }

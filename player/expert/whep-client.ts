@@ -113,6 +113,7 @@ export async function createWhepOffer(pc: RTCPeerConnection, gatherTimeoutMs: nu
   // can manage (Chrome otherwise settles around 100 ms on a clean network).
   const receiver = video.receiver as RTCRtpReceiver & { jitterBufferTarget?: number | null };
   if ('jitterBufferTarget' in receiver) receiver.jitterBufferTarget = 0;
+  enableAbsCaptureTime(video);
   preferCodecs(pc.addTransceiver('audio', { direction: 'recvonly' }), 'audio', 'audio/opus');
   await pc.setLocalDescription(await pc.createOffer());
   await gatheringComplete(pc, gatherTimeoutMs, signal);
@@ -163,4 +164,34 @@ export async function postWhepOffer(
 /** Ends a WHEP session. keepalive lets it outlive the page on pagehide; failures are ignored. */
 export function deleteWhepSession(session: string, doFetch: typeof fetch = fetch): void {
   doFetch(session, { method: 'DELETE', keepalive: true, cache: 'no-store' }).catch(() => undefined);
+}
+
+const ABS_CAPTURE_TIME_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
+
+interface HeaderExtensionCapability {
+  uri: string;
+  direction: RTCRtpTransceiverDirection;
+}
+
+/**
+ * Ask for the abs-capture-time header extension (Chrome supports it but does not offer it by
+ * default): the origin stamps each frame with the edge ingest wall clock, and Chrome then fills
+ * requestVideoFrameCallback's captureTime, which the latency badge reads. Without it a
+ * receive-only peer has no way to map sender reports (no RTT) and the badge shows '—'.
+ */
+function enableAbsCaptureTime(transceiver: RTCRtpTransceiver): void {
+  const t = transceiver as RTCRtpTransceiver & {
+    getHeaderExtensionsToNegotiate?: () => HeaderExtensionCapability[];
+    setHeaderExtensionsToNegotiate?: (extensions: HeaderExtensionCapability[]) => void;
+  };
+  if (!t.getHeaderExtensionsToNegotiate || !t.setHeaderExtensionsToNegotiate) return;
+  try {
+    const extensions = t.getHeaderExtensionsToNegotiate();
+    const abs = extensions.find((e) => e.uri === ABS_CAPTURE_TIME_URI);
+    if (!abs || abs.direction !== 'stopped') return;
+    abs.direction = 'recvonly';
+    t.setHeaderExtensionsToNegotiate(extensions);
+  } catch {
+    // Older browsers: no badge on WebRTC, playback unaffected.
+  }
 }
