@@ -25,6 +25,7 @@ import { ChromiumViewer } from './chromium-viewer.js';
 import { LlHlsClient } from './llhls-client.js';
 import { WEBRTC_CHROMIUM_ARGS } from './chromium.js';
 import { WhepClient } from './whep-client.js';
+
 import { ms, summarize, type Summary } from './stats.js';
 import { StampReader } from './index.js';
 
@@ -203,14 +204,20 @@ while (!(await fetch(masterUrl).then((r) => r.ok, () => false))) {
 }
 await sleep(2000); // let the live window fill like a viewer joining a running case
 
-// Background WHEP viewers (load): they receive everything but are not measured.
-const background: WhepClient[] = [];
+// Background WHEP viewers (load) in their own process, as real viewers are other machines:
+// they receive everything but are not measured.
+let background: ReturnType<typeof spawn> | null = null;
 if (path === 'webrtc') {
   while (!origin.registry.get('bench')?.realtime.track) await sleep(100);
-  for (let i = 0; i < backgroundViewers; i++) {
-    const c = new WhepClient({ interfaceAddress: '127.0.0.1' });
-    await c.connect(`${originUrl}/whep/bench`);
-    background.push(c);
+  if (backgroundViewers > 0) {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./whep-viewers.ts', import.meta.url)), `${originUrl}/whep/bench`, String(backgroundViewers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    background = child;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('ready')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`background viewers exited (${code})`)));
+    });
   }
 }
 const results: ViewerResult[] = [];
@@ -226,7 +233,11 @@ for (const c of clients) {
   }
 }
 const webrtcSessions = path === 'webrtc' ? ((await (await fetch(`${originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ skippedFrames: number }> }).sessions : [];
-await Promise.all(background.map((c) => c.close()));
+if (background) {
+  const exited = new Promise((resolve) => background?.once('exit', resolve));
+  background.kill('SIGTERM');
+  await exited;
+}
 source.kill('SIGTERM');
 await sourceExited;
 await edge.close();
