@@ -44,8 +44,15 @@ t.test('the expert page plays over WebRTC with a latency badge from the edge clo
     return d.latencyMs !== null && Number.isFinite(d.latencyMs) ? d.latencyMs : undefined;
   }, 10_000, 'a latency badge reading (abs-capture-time on the edge clock)');
   t.ok(badge > -500 && badge < 5000, `badge ${Math.round(badge)} ms`);
-  const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean }> };
+  const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean; sentAudioPackets: number }> };
   t.equal(sessions.sessions.length, 1);
   t.ok(sessions.sessions[0]!.connected);
+  t.ok(sessions.sessions[0]!.sentAudioPackets > 0, `Opus audio sent too (${sessions.sessions[0]!.sentAudioPackets} packets)`);
+  const audio = await viewer.evaluate(() => {
+    const v = document.getElementById('scopecast-rtc') as HTMLVideoElement;
+    const stream = v.srcObject as MediaStream | null;
+    return stream ? stream.getAudioTracks().length : -1;
+  });
+  t.equal(audio, 1, 'the page has an audio track');
   t.same(viewer.errors, [], 'no page errors');
 });

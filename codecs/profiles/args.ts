@@ -23,7 +23,8 @@ export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = {
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'warning',
     ...inputArgs(input),
-    '-map', '0:v:0', '-map', '0:a:0?',
+    // Audio twice: AAC for LL-HLS, Opus for WebRTC (browsers take no AAC over RTP).
+    '-map', '0:v:0', '-map', '0:a:0?', '-map', '0:a:0?',
     '-vf', `scale=${video.width}:${video.height}:flags=bilinear,format=yuv420p`,
     '-fps_mode', 'cfr', '-r', String(video.fps),
     '-c:v', 'libx264', '-preset', video.preset, '-tune', 'zerolatency',
@@ -36,13 +37,17 @@ export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = {
     // 68 ms -> 41 ms after encoder input). Audio timestamps lead by 100 ms instead: audio plays
     // 100 ms after its picture, inside ITU-R BT.1359's acceptable window (audio late <= 125 ms).
     '-af', `asetpts=PTS+${AUDIO_LEAD_S}/TB`,
-    '-c:a', 'aac', '-b:a', `${audio.bitrateKbps}k`, '-ar', String(audio.sampleRate), '-ac', String(audio.channels),
+    '-c:a:0', 'aac', '-b:a:0', `${audio.bitrateKbps}k`, '-ar:a:0', String(audio.sampleRate), '-ac:a:0', String(audio.channels),
+    '-c:a:1', 'libopus', '-b:a:1', `${OPUS_BITRATE_KBPS}k`, '-ar:a:1', '48000', '-ac:a:1', '2', '-application:a:1', 'lowdelay',
     // One encode, two outputs (tee): the mp4 muxer needs avcC/esds, so headers are global.
     '-flags:v', '+global_header', '-flags:a', '+global_header',
     '-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0', '-max_interleave_delta', '1',
     '-f', 'tee', teeOutputs(fragUs),
   ];
 }
+
+/** Opus bitrate of the WebRTC audio, kbit/s. */
+export const OPUS_BITRATE_KBPS = 64;
 
 /** How far audio timestamps lead video in the encoder's output, s (see transcodeArgs). */
 export const AUDIO_LEAD_S = 0.1;
@@ -63,7 +68,7 @@ function teeOutputs(fragUs: number): string {
     `frag_duration=${fragUs}`,
     'write_prft=wallclock',
   ];
-  const realtime = ['select=v', 'f=mp4', 'movflags=+frag_every_frame+empty_moov+default_base_moof+skip_trailer', 'write_prft=wallclock', 'flush_packets=1'];
+  const realtime = ["select=\\'v:0,a:1\\'", 'f=mp4', 'movflags=+frag_every_frame+empty_moov+default_base_moof+skip_trailer', 'write_prft=wallclock', 'flush_packets=1'];
   return `[${llhls.join(':')}]pipe:1|[${realtime.join(':')}]pipe:${REALTIME_OUTPUT_FD}`;
 }
 

@@ -15,9 +15,19 @@ export interface RealtimeFrame {
   generation: number;
 }
 
+/** One encoded Opus packet of the realtime feed. */
+export interface RealtimeAudio {
+  data: Buffer;
+  pts: number;
+  timescale: number;
+  wallClockMs: number | undefined;
+  generation: number;
+}
+
 export interface RealtimeFeedEvents extends Record<string, unknown[]> {
   init: [track: TrackInfo, generation: number];
   frame: [frame: RealtimeFrame];
+  audio: [packet: RealtimeAudio];
   ended: [];
 }
 
@@ -28,6 +38,7 @@ export interface RealtimeFeedEvents extends Record<string, unknown[]> {
 export class RealtimeFeed extends TypedEmitter<RealtimeFeedEvents> {
   readonly stream: string;
   #track: TrackInfo | null = null;
+  #audioTrack: TrackInfo | null = null;
   #generation = -1;
   #frames = 0;
   #lastFrameAt = 0;
@@ -64,19 +75,41 @@ export class RealtimeFeed extends TypedEmitter<RealtimeFeedEvents> {
     const video = info.videoTrack;
     if (!video) return;
     this.#track = video;
+    // Only Opus can go to a browser over RTP; other audio stays on the LL-HLS path.
+    this.#audioTrack = info.audioTrack?.codec === 'opus' ? info.audioTrack : null;
     this.#generation += 1;
     this.emit('init', video, this.#generation);
   }
 
+  get audioTrack(): TrackInfo | null {
+    return this.#audioTrack;
+  }
+
   push(data: Buffer, info: FragmentInfo): void {
     const track = this.#track;
-    const video = info.video;
-    if (this.#ended || !track || !video) return;
+    if (this.#ended || !track) return;
     const prft = info.prft;
+    // prft stamps the first sample of its track in this fragment; later samples follow in media time.
+    const wallClock = (trackInfo: TrackInfo, decodeTime: number): number | undefined =>
+      prft && prft.trackId === trackInfo.id ? prft.wallClockMs + ((decodeTime - prft.mediaTime) * 1000) / trackInfo.timescale : undefined;
+    const audioTrack = this.#audioTrack;
+    const audio = audioTrack ? info.tracks.find((t) => t.trackId === audioTrack.id) : undefined;
+    if (audio && audioTrack) {
+      for (const sample of audio.samples) {
+        this.emit('audio', {
+          data: data.subarray(sample.offset, sample.offset + sample.size),
+          pts: sample.decodeTime + sample.compositionOffset,
+          timescale: audioTrack.timescale,
+          wallClockMs: wallClock(audioTrack, sample.decodeTime),
+          generation: this.#generation,
+        });
+      }
+    }
+    const video = info.tracks.find((t) => t.trackId === track.id);
+    if (!video) return;
     for (const sample of video.samples) {
       const pts = sample.decodeTime + sample.compositionOffset;
-      // prft stamps the fragment's first sample; later samples follow in media time.
-      const wallClockMs = prft ? prft.wallClockMs + ((sample.decodeTime - prft.mediaTime) * 1000) / track.timescale : undefined;
+      const wallClockMs = wallClock(track, sample.decodeTime);
       this.#frames += 1;
       this.#lastFrameAt = Date.now();
       this.emit('frame', {

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
-import { H264Packetizer, toRtpTimestamp, type RtpOut } from '../../codecs/rtp/index.js';
-import type { RealtimeFeed, RealtimeFrame } from './realtime-feed.js';
+import { H264Packetizer, OpusPacketizer, toRtpTimestamp, type RtpOut } from '../../codecs/rtp/index.js';
+import type { RealtimeAudio, RealtimeFeed, RealtimeFrame } from './realtime-feed.js';
 import type { WhepSession } from './whep-session.js';
 
 /**
@@ -11,6 +11,8 @@ import type { WhepSession } from './whep-session.js';
 export class WebRtcStreamSender {
   readonly #feed: RealtimeFeed;
   readonly #packetizer = new H264Packetizer();
+  readonly #opus = new OpusPacketizer();
+  readonly #audioClock = new ContinuousClock(48000, 960);
   readonly #sessions = new Set<WhepSession>();
   readonly #offFeed: Array<() => void> = [];
   readonly #rtpBase = randomInt(0, 2 ** 31);
@@ -24,6 +26,9 @@ export class WebRtcStreamSender {
   constructor(feed: RealtimeFeed) {
     this.#feed = feed;
     const onFrame = (frame: RealtimeFrame): void => this.#onFrame(frame);
+    const onAudio = (packet: RealtimeAudio): void => this.#onAudio(packet);
+    feed.on('audio', onAudio);
+    this.#offFeed.push(() => feed.off('audio', onAudio));
     const onEnded = (): void => {
       for (const s of [...this.#sessions]) void s.close('stream-ended');
     };
@@ -74,6 +79,21 @@ export class WebRtcStreamSender {
     for (const session of this.#sessions) session.sendFrame(packets, frame.keyframe, frame.wallClockMs);
   }
 
+  #onAudio(packet: RealtimeAudio): void {
+    const timestamp = this.#audioClock.timestamp(packet.pts, packet.timescale, packet.generation);
+    if (this.#sessions.size === 0) return;
+    let out: RtpOut;
+    try {
+      out = this.#opus.packetize(packet.data, timestamp);
+    } catch {
+      return;
+    }
+    for (const session of this.#sessions) {
+      session.sendAudio(out, packet.wallClockMs);
+      session.skipAudio();
+    }
+  }
+
   /** 90 kHz timestamp for a frame, continuous across encoder generations. */
   #track(frame: RealtimeFrame): number {
     const ticks = toRtpTimestamp(frame.pts, frame.timescale, 90000);
@@ -87,5 +107,30 @@ export class WebRtcStreamSender {
     const timestamp = (((continuous + this.#rtpBase) % 2 ** 32) + 2 ** 32) % 2 ** 32;
     this.#lastTimestamp = timestamp;
     return timestamp;
+  }
+}
+
+/** An RTP clock that continues (one packet later) when the encoder restarts at media time 0. */
+class ContinuousClock {
+  readonly #rate: number;
+  readonly #step: number;
+  readonly #base = randomInt(0, 2 ** 31);
+  #generation = -1;
+  #offset = 0;
+  #last: number | null = null;
+
+  constructor(rate: number, step: number) {
+    this.#rate = rate;
+    this.#step = step;
+  }
+
+  timestamp(pts: number, timescale: number, generation: number): number {
+    const ticks = toRtpTimestamp(pts, timescale, this.#rate);
+    if (generation !== this.#generation) {
+      this.#offset = this.#last === null ? 0 : this.#last + this.#step - ticks;
+      this.#generation = generation;
+    }
+    this.#last = ticks + this.#offset;
+    return (((this.#last + this.#base) % 2 ** 32) + 2 ** 32) % 2 ** 32;
   }
 }

@@ -58,6 +58,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   readonly #pc: RTCPeerConnection;
   readonly #maxInFlight: number;
   #sender: RTCRtpSender | null = null;
+  #audioSender: RTCRtpSender | null = null;
   #waitForKeyframe = true;
   #seqSkipped = 0;
   #inFlight = 0;
@@ -67,6 +68,8 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   #skippedFrames = 0;
   #connected = false;
   #mediaFrom = Number.POSITIVE_INFINITY;
+  #audioSeqSkipped = 0;
+  #audioSent = 0;
   #absCaptureTimeId: number | null = null;
   #closed = false;
 
@@ -113,8 +116,13 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       const video = pc.getTransceivers().find((t: RTCRtpTransceiver) => t.kind === 'video');
       if (!video) throw new ScopecastError('SC_ERR_SDP', 'offer has no video transceiver');
       video.setDirection('sendonly');
-      for (const t of pc.getTransceivers()) if (t !== video) t.setDirection('inactive');
+      const audio = pc.getTransceivers().find((t: RTCRtpTransceiver) => t.kind === 'audio');
+      for (const t of pc.getTransceivers()) if (t !== video && t !== audio) t.setDirection('inactive');
       session.#sender = video.sender;
+      if (audio) {
+        audio.setDirection('sendonly');
+        session.#audioSender = audio.sender;
+      }
       await pc.setLocalDescription(await pc.createAnswer());
       await waitForGathering(pc, 5000);
       const sdp = pc.localDescription?.sdp;
@@ -134,6 +142,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       id: this.id,
       connected: this.#connected,
       sentFrames: this.#sentFrames,
+      sentAudioPackets: this.#audioSent,
       skippedFrames: this.#skippedFrames,
       inFlight: this.#inFlight,
       ageMs: Date.now() - this.createdAt,
@@ -166,6 +175,25 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
     this.#inFlight += packets.length;
     if (!this.#pacing) this.#drain();
     this.#sentFrames += 1;
+  }
+
+  /**
+   * One Opus packet. Audio is small and steady (50 packets/s): sent at once, from the moment
+   * video is flowing to this viewer, so the first sound comes with the first picture.
+   */
+  sendAudio(out: RtpOut, wallClockMs: number | undefined): void {
+    const sender = this.#audioSender;
+    if (this.#closed || !sender || this.#waitForKeyframe || Date.now() < this.#mediaFrom) return;
+    const header = new RtpHeader({ sequenceNumber: (out.sequenceNumber - this.#audioSeqSkipped) & 0xffff, timestamp: out.timestamp, marker: out.marker, payloadType: 0 });
+    sender.sendRtp(new RtpPacket(header, out.payload)).catch(() => {});
+    if (wallClockMs !== undefined) (sender as unknown as { ntpTimestamp: bigint }).ntpTimestamp = ntpFromUnixMs(wallClockMs);
+    this.#audioSent += 1;
+  }
+
+  /** Count an Opus packet this viewer did not get, so its sequence numbers stay contiguous. */
+  skipAudio(): void {
+    if (this.#audioSent > 0) return; // after the start, gaps are real losses
+    this.#audioSeqSkipped = (this.#audioSeqSkipped + 1) & 0xffff;
   }
 
   // Pacing: a keyframe is dozens of packets; sending them in small batches across event-loop
