@@ -28,6 +28,10 @@ export const ABS_CAPTURE_TIME_URI = 'http://www.webrtc.org/experiments/rtp-hdrex
  */
 const DTLS_SETTLE_MS = 150;
 
+function setStreamId(sender: RTCRtpSender, id: string): void {
+  (sender as unknown as { streamIds: string[] }).streamIds = [id];
+}
+
 /** abs-capture-time payload: the 64-bit NTP capture timestamp (no clock offset field). */
 function absCaptureTime(wallClockMs: number): Buffer {
   const buf = Buffer.alloc(8);
@@ -123,6 +127,11 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
         audio.setDirection('sendonly');
         session.#audioSender = audio.sender;
       }
+      // Separate media streams (msid) for picture and sound: a browser then does not lip-sync
+      // them, which would hold every frame back until its (later, buffered) audio can play. The
+      // expert needs the picture now; sound follows within ~100 ms.
+      setStreamId(video.sender, 'scopecast-video');
+      if (audio) setStreamId(audio.sender, 'scopecast-audio');
       await pc.setLocalDescription(await pc.createAnswer());
       await waitForGathering(pc, 5000);
       const sdp = pc.localDescription?.sdp;
