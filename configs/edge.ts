@@ -2,6 +2,7 @@ import type { JSONSchemaType } from 'ajv';
 import { PROFILE_NAMES, type ProfileName } from '../codecs/profiles/index.js';
 import { isStreamName } from '../lib/stream-name.js';
 import { configLoader } from './validate.js';
+import { WEBRTC_COMMON_PROPERTIES, WEBRTC_COMMON_REQUIRED, webrtcProblems, type WebRtcCommonConfig } from './webrtc.js';
 
 export interface EdgeConfig {
   /** Names this edge to the origin (county hospital id). */
@@ -35,24 +36,7 @@ export interface EdgeConfig {
     streams: Record<string, ProfileName>;
   };
   /** WHIP ingest (POST /whip/<stream>): browser consoles publishing over WebRTC. */
-  webrtc: {
-    /** Serve WHIP. */
-    enabled: boolean;
-    /**
-     * Address written into ICE host candidates instead of the local one: the public IP of a
-     * 1:1 NAT in front of the edge. Empty = local addresses.
-     */
-    announcedAddress: string;
-    /** Extra local addresses to gather on (normally excluded ones, e.g. 127.0.0.1 for loopback tests). */
-    additionalHostAddresses: string[];
-    /** Bind ICE sockets to this local IPv4 address only (e.g. 127.0.0.1 in tests); empty = all. */
-    interfaceAddress: string;
-    /** UDP port range for ICE/media, [min, max]; empty = any port. Open it on the firewall. */
-    portRange: number[];
-    /** STUN/TURN servers for the edge's own candidates. */
-    iceServers: Array<{ urls: string; username?: string; credential?: string }>;
-    /** Largest SDP offer accepted, bytes. */
-    maxSdpBytes: number;
+  webrtc: WebRtcCommonConfig & {
     /** A publisher whose ICE/DTLS is not up after this many ms is ended. */
     connectTimeoutMs: number;
     /** A connected publisher that sends no RTP for this many ms is ended. */
@@ -133,30 +117,11 @@ const schema = {
       additionalProperties: false,
       default: {},
       properties: {
-        enabled: { type: 'boolean', default: true },
-        announcedAddress: { type: 'string', default: '', maxLength: 253 },
-        additionalHostAddresses: { type: 'array', items: { type: 'string', minLength: 2, maxLength: 64 }, default: [] },
-        interfaceAddress: { type: 'string', default: '', maxLength: 64 },
-        portRange: { type: 'array', items: { type: 'integer', minimum: 1024, maximum: 65535 }, default: [], maxItems: 2 },
-        iceServers: {
-          type: 'array',
-          default: [],
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              urls: { type: 'string', pattern: '^(stun|turns?):' },
-              username: { type: 'string', nullable: true },
-              credential: { type: 'string', nullable: true },
-            },
-            required: ['urls'],
-          },
-        },
-        maxSdpBytes: { type: 'integer', default: 32 * 1024, minimum: 1024, maximum: 256 * 1024 },
+        ...WEBRTC_COMMON_PROPERTIES,
         connectTimeoutMs: { type: 'integer', default: 15000, minimum: 1000, maximum: 120000 },
         silenceTimeoutMs: { type: 'integer', default: 10000, minimum: 1000, maximum: 120000 },
       },
-      required: ['enabled', 'announcedAddress', 'additionalHostAddresses', 'interfaceAddress', 'portRange', 'iceServers', 'maxSdpBytes', 'connectTimeoutMs', 'silenceTimeoutMs'],
+      required: [...WEBRTC_COMMON_REQUIRED, 'connectTimeoutMs', 'silenceTimeoutMs'],
     },
     ffmpeg: {
       type: 'object',
@@ -180,9 +145,7 @@ export const loadEdgeConfig = configLoader<EdgeConfig>('edge', schema, (c) => {
   if (c.rtmp.port === 0) problems.push('/rtmp/port: must be a fixed port (node-media-server cannot listen on port 0)');
   if (c.origin.retryMaxMs < c.origin.retryMinMs) problems.push('/origin/retryMaxMs: must be >= retryMinMs');
   if (c.ffmpeg.restartMaxMs < c.ffmpeg.restartMinMs) problems.push('/ffmpeg/restartMaxMs: must be >= restartMinMs');
-  const range = c.webrtc.portRange;
-  if (range.length === 1) problems.push('/webrtc/portRange: give [min, max] or leave empty');
-  if (range.length === 2 && !(range[0]! < range[1]!)) problems.push('/webrtc/portRange: min must be below max');
+  problems.push(...webrtcProblems(c.webrtc));
   for (const name of Object.keys(c.consoles.streams)) {
     if (!isStreamName(name)) problems.push(`/consoles/streams: "${String(name).slice(0, 80)}" is not an allowed stream name`);
   }

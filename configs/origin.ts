@@ -1,5 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
 import { configLoader } from './validate.js';
+import { WEBRTC_COMMON_PROPERTIES, WEBRTC_COMMON_REQUIRED, webrtcProblems, type WebRtcCommonConfig } from './webrtc.js';
 
 export interface OriginConfig {
   /** HTTP: ingest, LL-HLS, pages, /healthz, /metrics. */
@@ -22,28 +23,11 @@ export interface OriginConfig {
     /** How long an ended stream's playlist stays served (with EXT-X-ENDLIST), s. */
     endedRetentionSeconds: number;
   };
-  webrtc: {
-    /** Serve WHEP (POST /whep/<stream>). */
-    enabled: boolean;
-    /**
-     * Address written into ICE host candidates instead of the local one: the public IP of a
-     * 1:1 NAT (cloud VM, hospital firewall with port forwarding). Empty = local addresses.
-     */
-    announcedAddress: string;
-    /** Extra local addresses to gather on (normally excluded ones, e.g. 127.0.0.1 for loopback tests). */
-    additionalHostAddresses: string[];
-    /** Bind ICE sockets to this local IPv4 address only (e.g. 127.0.0.1 in tests); empty = all. */
-    interfaceAddress: string;
-    /** UDP port range for ICE/media, [min, max]; empty = any port. Forward it on the firewall. */
-    portRange: number[];
-    /** STUN/TURN servers for the origin's own candidates. */
-    iceServers: Array<{ urls: string; username?: string; credential?: string }>;
+  webrtc: WebRtcCommonConfig & {
     /** WebRTC viewers per stream. */
     maxViewersPerStream: number;
     /** RTP packets a viewer may have in flight before it is skipped to the next keyframe. */
     viewerQueuePackets: number;
-    /** Largest SDP offer accepted, bytes. */
-    maxSdpBytes: number;
   };
   /** Redis registry URL; empty = embedded in-process registry (one machine). */
   redisUrl: string;
@@ -92,30 +76,11 @@ const schema = {
       additionalProperties: false,
       default: {},
       properties: {
-        enabled: { type: 'boolean', default: true },
-        announcedAddress: { type: 'string', default: '', maxLength: 253 },
-        additionalHostAddresses: { type: 'array', items: { type: 'string', minLength: 2, maxLength: 64 }, default: [] },
-        interfaceAddress: { type: 'string', default: '', maxLength: 64 },
-        portRange: { type: 'array', items: { type: 'integer', minimum: 1024, maximum: 65535 }, default: [], maxItems: 2 },
-        iceServers: {
-          type: 'array',
-          default: [],
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              urls: { type: 'string', pattern: '^(stun|turns?):' },
-              username: { type: 'string', nullable: true },
-              credential: { type: 'string', nullable: true },
-            },
-            required: ['urls'],
-          },
-        },
+        ...WEBRTC_COMMON_PROPERTIES,
         maxViewersPerStream: { type: 'integer', default: 50, minimum: 1, maximum: 1000 },
         viewerQueuePackets: { type: 'integer', default: 400, minimum: 16 },
-        maxSdpBytes: { type: 'integer', default: 32 * 1024, minimum: 1024, maximum: 256 * 1024 },
       },
-      required: ['enabled', 'announcedAddress', 'additionalHostAddresses', 'interfaceAddress', 'portRange', 'iceServers', 'maxViewersPerStream', 'viewerQueuePackets', 'maxSdpBytes'],
+      required: [...WEBRTC_COMMON_REQUIRED, 'maxViewersPerStream', 'viewerQueuePackets'],
     },
     redisUrl: { type: 'string', default: '', pattern: '^(|rediss?://.*)$' },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
@@ -123,10 +88,4 @@ const schema = {
   required: ['http', 'ingest', 'hls', 'webrtc', 'redisUrl', 'logLevel'],
 } as unknown as JSONSchemaType<OriginConfig>;
 
-export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => {
-  const problems: string[] = [];
-  const range = c.webrtc.portRange;
-  if (range.length === 1) problems.push('/webrtc/portRange: give [min, max] or leave empty');
-  if (range.length === 2 && !(range[0]! < range[1]!)) problems.push('/webrtc/portRange: min must be below max');
-  return problems;
-});
+export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => webrtcProblems(c.webrtc));

@@ -46,3 +46,14 @@ export function waitForGathering(pc: RTCPeerConnection, timeoutMs: number): Prom
     }
   });
 }
+
+/**
+ * The client half of WHIP/WHEP signalling: POST a complete offer, expect 201 with an SDP answer
+ * and a Location. A refusal throws an Error carrying the HTTP status and body.
+ */
+export async function postOffer(url: string, offer: string, what: 'WHIP' | 'WHEP'): Promise<{ answer: string; location: string; status: number }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
+  const body = await res.text();
+  if (res.status !== 201) throw Object.assign(new Error(`${what} POST ${res.status}: ${body.slice(0, 300)}`), { status: res.status, body });
+  return { answer: body, location: res.headers.get('location') ?? '', status: res.status };
+}

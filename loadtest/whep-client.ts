@@ -4,6 +4,7 @@
 import { RTCPeerConnection, RTCRtpCodecParameters, RtcpSrPacket, type RtpPacket } from 'werift';
 import { depacketizeH264 } from '../codecs/rtp/index.js';
 import { TypedEmitter } from '../lib/typed-emitter.js';
+import { postOffer, waitForGathering } from '../lib/webrtc.js';
 
 export interface WhepFrame {
   /** Annex-B access unit. */
@@ -64,22 +65,12 @@ export class WhepClient extends TypedEmitter<WhepClientEvents> {
       });
     });
     await this.#pc.setLocalDescription(await this.#pc.createOffer());
-    await new Promise<void>((resolve) => {
-      if (this.#pc.iceGatheringState === 'complete') return resolve();
-      const sub = this.#pc.iceGatheringStateChange.subscribe((s) => {
-        if (s === 'complete') {
-          sub.unSubscribe();
-          resolve();
-        }
-      });
-    });
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: this.#pc.localDescription?.sdp ?? '' });
-    const body = await res.text();
-    if (res.status !== 201) throw Object.assign(new Error(`WHEP POST ${res.status}: ${body.slice(0, 200)}`), { status: res.status, body });
-    this.#location = res.headers.get('location');
+    await waitForGathering(this.#pc, 5000);
+    const { answer, location, status } = await postOffer(url, this.#pc.localDescription?.sdp ?? '', 'WHEP');
+    this.#location = location || null;
     this.#base = new URL(url).origin;
-    await this.#pc.setRemoteDescription({ type: 'answer', sdp: body });
-    return { status: res.status, location: this.#location ?? '' };
+    await this.#pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    return { status, location };
   }
 
   /** DELETE the session (if any) and close the peer connection. Idempotent. */

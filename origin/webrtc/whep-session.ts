@@ -179,7 +179,9 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
     const capture = wallClockMs !== undefined && this.#absCaptureTimeId !== null ? absCaptureTime(wallClockMs) : null;
     for (let i = 0; i < packets.length; i++) {
       const out = packets[i]!;
-      this.#queue.push({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs: i === packets.length - 1 ? wallClockMs : undefined, capture });
+      // Every packet carries the frame's wall clock: werift stamps each send with "now", and a
+      // sender report built between two pacing turns must not pair an RTP time with that.
+      this.#queue.push({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs, capture });
     }
     this.#inFlight += packets.length;
     if (!this.#pacing) this.#drain();

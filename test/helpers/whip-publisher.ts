@@ -4,6 +4,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
 import { FfmpegProcess } from '../../codecs/ffmpeg/index.js';
+import { postOffer } from '../../lib/webrtc.js';
 
 export interface WhipPublisherOptions {
   size?: string;
@@ -72,13 +73,11 @@ export class WhipPublisher {
   async connect(url: string): Promise<{ status: number; location: string }> {
     const sdp = await this.offer();
     await this.#startSource();
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: sdp });
-    const body = await res.text();
-    if (res.status !== 201) throw Object.assign(new Error(`WHIP POST ${res.status}: ${body.slice(0, 300)}`), { status: res.status, body });
-    this.#location = res.headers.get('location');
+    const { answer, location, status } = await postOffer(url, sdp, 'WHIP');
+    this.#location = location || null;
     this.#base = new URL(url).origin;
-    await this.#pc.setRemoteDescription({ type: 'answer', sdp: body });
-    return { status: res.status, location: this.#location ?? '' };
+    await this.#pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    return { status, location };
   }
 
   /** Stop sending without DELETE (a publisher that went silent). */
