@@ -73,6 +73,8 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   #connected = false;
   #mediaFrom = Number.POSITIVE_INFINITY;
   #audioSeqSkipped = 0;
+  /** Whether the first frame this viewer was sent was a keyframe (it must be). */
+  #firstFrameKeyframe: boolean | null = null;
   #audioSent = 0;
   #absCaptureTimeId: number | null = null;
   #closed = false;
@@ -152,6 +154,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       connected: this.#connected,
       sentFrames: this.#sentFrames,
       sentAudioPackets: this.#audioSent,
+      firstFrameKeyframe: this.#firstFrameKeyframe,
       skippedFrames: this.#skippedFrames,
       inFlight: this.#inFlight,
       ageMs: Date.now() - this.createdAt,
@@ -167,6 +170,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
     const sender = this.#sender;
     if (this.#closed || !this.#connected || !sender || packets.length === 0 || Date.now() < this.#mediaFrom) return;
     if (this.#waitForKeyframe && keyframe) this.#waitForKeyframe = false;
+    if (!this.#waitForKeyframe && this.#firstFrameKeyframe === null) this.#firstFrameKeyframe = keyframe;
     if (!this.#waitForKeyframe && this.#inFlight + packets.length > this.#maxInFlight) {
       // Behind: drop the rest of this GOP for this viewer only, resume at the next keyframe.
       this.#waitForKeyframe = true;
