@@ -56,10 +56,12 @@ try {
 scopecast demo is running (edge + origin on this machine, embedded registry)
 
   trainee page     ${originUrl}/watch/${args.stream}
+  expert page      ${originUrl}/expert/${args.stream}   (WebRTC, falls back to LL-HLS)
   LL-HLS playlist  ${originUrl}/hls/${args.stream}/index.m3u8
   origin streams   ${originUrl}/api/streams     metrics ${originUrl}/metrics
   edge streams     http://${shown}:${edge.config.http.port}/api/streams
   publish (OBS)    server ${publishUrl}   stream key: any name of A-Z a-z 0-9 _ -
+  publish (WHIP)   http://${shown}:${edge.config.http.port}/whip/<stream>
 ${source ? `\n  a synthetic 1080p30 console is publishing "${args.stream}" (${rtmp}/live/${args.stream})` : '\n  waiting for a console to publish'}
 
 Ctrl-C stops everything.`);
