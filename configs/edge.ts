@@ -1,7 +1,7 @@
 import type { JSONSchemaType } from 'ajv';
 import { PROFILE_NAMES, type ProfileName } from '../codecs/profiles/index.js';
 import { isStreamName } from '../lib/stream-name.js';
-import { configLoader } from './validate.js';
+import { configLoader, hostPortSchema as hostPort } from './validate.js';
 import { WEBRTC_COMMON_PROPERTIES, WEBRTC_COMMON_REQUIRED, webrtcProblems, type WebRtcCommonConfig } from './webrtc.js';
 
 export interface EdgeConfig {
@@ -53,18 +53,6 @@ export interface EdgeConfig {
   workDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
-
-const hostPort = (port: number) =>
-  ({
-    type: 'object',
-    additionalProperties: false,
-    default: {},
-    properties: {
-      host: { type: 'string', default: '127.0.0.1', minLength: 1 },
-      port: { type: 'integer', default: port, minimum: 0, maximum: 65535 },
-    },
-    required: ['host', 'port'],
-  }) as const;
 
 const schema = {
   type: 'object',

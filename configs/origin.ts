@@ -1,5 +1,5 @@
 import type { JSONSchemaType } from 'ajv';
-import { configLoader } from './validate.js';
+import { configLoader, hostPortSchema } from './validate.js';
 import { WEBRTC_COMMON_PROPERTIES, WEBRTC_COMMON_REQUIRED, webrtcProblems, type WebRtcCommonConfig } from './webrtc.js';
 
 export interface OriginConfig {
@@ -38,16 +38,7 @@ const schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    http: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        host: { type: 'string', default: '127.0.0.1', minLength: 1 },
-        port: { type: 'integer', default: 8090, minimum: 0, maximum: 65535 },
-      },
-      required: ['host', 'port'],
-    },
+    http: hostPortSchema(8090),
     ingest: {
       type: 'object',
       additionalProperties: false,

@@ -58,3 +58,16 @@ function deepFreeze<T>(value: T): Readonly<T> {
   }
   return value;
 }
+
+/** Schema of a listener's { host, port }: loopback by default, port 0 = pick one. */
+export const hostPortSchema = (port: number) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      host: { type: 'string', default: '127.0.0.1', minLength: 1 },
+      port: { type: 'integer', default: port, minimum: 0, maximum: 65535 },
+    },
+    required: ['host', 'port'],
+  }) as const;

@@ -1,6 +1,6 @@
 // WebRTC plumbing shared by the edge (WHIP) and the origin (WHEP): ICE options from config,
 // complete (non-trickle) answers, NAT 1:1 address announcement.
-import type { RTCPeerConnection } from 'werift';
+import { RTCRtpCodecParameters, type RTCPeerConnection } from 'werift';
 
 export interface IceOptions {
   /** Public address written into host candidates (1:1 NAT); empty = local addresses. */
@@ -56,4 +56,17 @@ export async function postOffer(url: string, offer: string, what: 'WHIP' | 'WHEP
   const body = await res.text();
   if (res.status !== 201) throw Object.assign(new Error(`${what} POST ${res.status}: ${body.slice(0, 300)}`), { status: res.status, body });
   return { answer: body, location: res.headers.get('location') ?? '', status: res.status };
+}
+
+/** Our H.264 offer/answer: constrained baseline-compatible, packetization-mode=1 (RFC 6184). */
+export const H264_FMTP = 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1';
+
+/** werift codec parameters for H.264 with NACK and PLI feedback. */
+export function h264Codec(fmtp: string = H264_FMTP): RTCRtpCodecParameters {
+  return new RTCRtpCodecParameters({
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+    parameters: fmtp,
+  });
 }

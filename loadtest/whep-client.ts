@@ -1,10 +1,10 @@
 // A WHEP viewer in Node (werift): negotiates like a browser would (complete offer, no trickle),
 // reassembles H.264 access units from RTP and maps each to the edge wall clock through the
 // RTCP sender reports. Used by tests and the WebRTC latency bench.
-import { RTCPeerConnection, RTCRtpCodecParameters, RtcpSrPacket, type RtpPacket } from 'werift';
+import { RTCPeerConnection, RtcpSrPacket, type RtpPacket } from 'werift';
 import { depacketizeH264 } from '../codecs/rtp/index.js';
 import { TypedEmitter } from '../lib/typed-emitter.js';
-import { postOffer, waitForGathering } from '../lib/webrtc.js';
+import { h264Codec, postOffer, waitForGathering } from '../lib/webrtc.js';
 
 export interface WhepFrame {
   /** Annex-B access unit. */
@@ -43,7 +43,7 @@ export class WhepClient extends TypedEmitter<WhepClientEvents> {
     super();
     this.#pc = new RTCPeerConnection({
       codecs: {
-        video: [new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }], parameters: 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1' })],
+        video: [h264Codec()],
       },
       ...(options.interfaceAddress ? { iceInterfaceAddresses: { udp4: options.interfaceAddress }, iceAdditionalHostAddresses: [options.interfaceAddress] } : {}),
       iceUseIpv6: false,

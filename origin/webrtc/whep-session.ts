@@ -3,7 +3,7 @@ import { RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParamete
 import type { RtpOut } from '../../codecs/rtp/index.js';
 import { ScopecastError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
-import { announceAddress, iceConfig, waitForGathering, type IceOptions } from '../../lib/webrtc.js';
+import { announceAddress, h264Codec, iceConfig, waitForGathering, type IceOptions } from '../../lib/webrtc.js';
 import { ntpFromUnixMs } from './ntp.js';
 
 export type WhepIceOptions = IceOptions;
@@ -39,7 +39,6 @@ function absCaptureTime(wallClockMs: number): Buffer {
   return buf;
 }
 
-export const H264_FMTP = 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1';
 
 /** Cheap structural check before werift parses it: a clear 400 instead of a stack trace. */
 export function checkOffer(sdp: string, maxBytes: number): void {
@@ -98,14 +97,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   static async create(stream: string, offer: string, ice: WhepIceOptions, maxInFlight: number): Promise<{ session: WhepSession; answer: string }> {
     const pc = new RTCPeerConnection({
       codecs: {
-        video: [
-          new RTCRtpCodecParameters({
-            mimeType: 'video/H264',
-            clockRate: 90000,
-            rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
-            parameters: H264_FMTP,
-          }),
-        ],
+        video: [h264Codec()],
         audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
       },
       headerExtensions: { video: [new RTCRtpHeaderExtensionParameters({ id: 9, uri: ABS_CAPTURE_TIME_URI })] },

@@ -2,9 +2,9 @@
 // and each packet is re-sent through a werift send-only track (werift rewrites SSRC and payload
 // type to the negotiated ones). ffmpeg ignores PLI, so keyframes come every -g frames.
 import { createSocket, type Socket } from 'node:dgram';
-import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters } from 'werift';
+import { MediaStreamTrack, RTCPeerConnection } from 'werift';
 import { FfmpegProcess } from '../../codecs/ffmpeg/index.js';
-import { postOffer } from '../../lib/webrtc.js';
+import { h264Codec, postOffer } from '../../lib/webrtc.js';
 
 export interface WhipPublisherOptions {
   size?: string;
@@ -29,14 +29,7 @@ export class WhipPublisher {
     this.#options = options;
     this.#pc = new RTCPeerConnection({
       codecs: {
-        video: [
-          new RTCRtpCodecParameters({
-            mimeType: 'video/H264',
-            clockRate: 90000,
-            rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
-            parameters: options.fmtp ?? 'profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1',
-          }),
-        ],
+        video: [h264Codec(options.fmtp)],
       },
       iceInterfaceAddresses: { udp4: '127.0.0.1' },
       iceAdditionalHostAddresses: ['127.0.0.1'],
