@@ -28,6 +28,11 @@ export interface OriginConfig {
     maxViewersPerStream: number;
     /** RTP packets a viewer may have in flight before it is skipped to the next keyframe. */
     viewerQueuePackets: number;
+    /**
+     * A new viewer starts at once on the current GOP when its keyframe arrived at most this long
+     * ago, ms (0 = always wait for the next keyframe). Trades first-frame age for start time.
+     */
+    fastStartMaxAgeMs: number;
   };
   /** Redis registry URL; empty = embedded in-process registry (one machine). */
   redisUrl: string;
@@ -70,8 +75,9 @@ const schema = {
         ...WEBRTC_COMMON_PROPERTIES,
         maxViewersPerStream: { type: 'integer', default: 50, minimum: 1, maximum: 1000 },
         viewerQueuePackets: { type: 'integer', default: 400, minimum: 16 },
+        fastStartMaxAgeMs: { type: 'integer', default: 300, minimum: 0, maximum: 5000 },
       },
-      required: [...WEBRTC_COMMON_REQUIRED, 'maxViewersPerStream', 'viewerQueuePackets'],
+      required: [...WEBRTC_COMMON_REQUIRED, 'maxViewersPerStream', 'viewerQueuePackets', 'fastStartMaxAgeMs'],
     },
     redisUrl: { type: 'string', default: '', pattern: '^(|rediss?://.*)$' },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },

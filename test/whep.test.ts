@@ -8,12 +8,12 @@ import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { SyntheticConsole } from '../loadtest/index.js';
 import { WhepClient, type WhepFrame } from '../loadtest/whep-client.js';
-import { eventually, startStack, type Stack } from './helpers/stack.js';
+import { eventually, startStack, type Stack, type StackOptions } from './helpers/stack.js';
 
 const run = promisify(execFile);
 
-async function liveStack(t: Test, stream: string): Promise<Stack> {
-  const stack = await startStack();
+async function liveStack(t: Test, stream: string, options: StackOptions = {}): Promise<Stack> {
+  const stack = await startStack(options);
   t.teardown(() => stack.close());
   const source = new SyntheticConsole({ url: stack.rtmpUrl(stream), width: 1280, height: 720 });
   source.start();
@@ -37,6 +37,8 @@ t.test('a WHEP viewer receives decodable H.264 with sender reports on the edge c
   // lose a burst (it recovers at the next GOP, as a browser would).
   const firstKey = (): number => frames.findIndex((f) => f.keyframe);
   await eventually(() => (firstKey() >= 0 && frames.length - firstKey() >= 45 ? true : undefined), 20_000, '45 frames from a keyframe over WebRTC');
+  // Sender reports come about once a second; a fast start can deliver 45 frames before the first.
+  await eventually(() => (frames.some((f) => f.senderWallClockMs !== undefined) ? true : undefined), 10_000, 'a sender report');
   const got = frames.slice(firstKey()); // frames keeps growing while ffprobe runs
   const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null }> };
   t.equal(info.sessions[0]?.firstFrameKeyframe, true, 'the first frame the origin sends a viewer is a keyframe');
@@ -65,6 +67,32 @@ t.test('a WHEP viewer receives decodable H.264 with sender reports on the edge c
   t.equal(info.sessions.length, 1);
   await client.close();
   await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'DELETE ends the session');
+});
+
+t.test('a viewer joining mid-GOP starts at once on the cached keyframe (fast start)', async (t) => {
+  // Any keyframe of a 1 s GOP is younger than 5 s: every join that does not land exactly on a new
+  // keyframe starts from the cache. Three joins make "all three landed on one" practically impossible.
+  const stack = await liveStack(t, 'us5', { originWebrtc: { fastStartMaxAgeMs: 5000 } });
+  const started: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const client = new WhepClient({ interfaceAddress: '127.0.0.1' });
+    const frames: WhepFrame[] = [];
+    client.on('frame', (f) => frames.push(f));
+    await client.connect(`${stack.originUrl}/whep/us5`);
+    await eventually(() => (frames.length >= 40 ? true : undefined), 20_000, '40 frames');
+    const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null; fastStartFrames: number }> };
+    const session = info.sessions[0]!;
+    t.equal(session.firstFrameKeyframe, true, `viewer ${i}: the first frame sent is a keyframe`);
+    started.push(session.fastStartFrames);
+    const key = frames.findIndex((f) => f.keyframe);
+    const got = frames.slice(key);
+    const gaps = got.slice(1).filter((f, j) => ((f.rtpTimestamp - got[j]!.rtpTimestamp) | 0) !== 3000).length;
+    t.equal(gaps, 0, `viewer ${i}: cached and live frames are one contiguous sequence (${session.fastStartFrames} cached)`);
+    await client.close();
+    await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'session gone');
+    await new Promise((r) => setTimeout(r, 150 + i * 170)); // land at different points of the GOP
+  }
+  t.ok(started.some((n) => n > 0), `at least one viewer started from the cache (${started.join(', ')} frames)`);
 });
 
 t.test('bad WHEP requests get clear errors', async (t) => {

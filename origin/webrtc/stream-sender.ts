@@ -3,10 +3,32 @@ import { H264Packetizer, OpusPacketizer, toRtpTimestamp, type RtpOut } from '../
 import type { RealtimeAudio, RealtimeFeed, RealtimeFrame } from './realtime-feed.js';
 import type { WhepSession } from './whep-session.js';
 
+/** A packetized frame of the current GOP, kept so a new viewer can start without waiting. */
+export interface CachedFrame {
+  packets: RtpOut[];
+  keyframe: boolean;
+  wallClockMs: number | undefined;
+  /** Arrival here, epoch ms. */
+  arrivedAt: number;
+}
+
+/** A GOP longer than this is not cached (a stalled or keyframe-less encoder): viewers wait. */
+const MAX_CACHED_FRAMES = 90;
+
+export interface StreamSenderOptions {
+  /**
+   * A new viewer starts on the current GOP's keyframe when it arrived at most this long ago
+   * (its frames up to now are sent at once); otherwise it waits for the next keyframe. 0 = always
+   * wait. The first picture is then at most this old, instead of up to one GOP away.
+   */
+  fastStartMaxAgeMs: number;
+}
+
 /**
  * The WebRTC side of one live stream: one packetizer shared by every viewer (each frame is
- * packetized once), the stream's viewers, and an RTP clock that stays continuous when the
- * edge's encoder restarts (new init generation, media time back at zero).
+ * packetized once), the stream's viewers, an RTP clock that stays continuous when the edge's
+ * encoder restarts (new init generation, media time back at zero), and the current GOP for a
+ * fast start.
  */
 export class WebRtcStreamSender {
   readonly #feed: RealtimeFeed;
@@ -22,9 +44,12 @@ export class WebRtcStreamSender {
   #lastTimestamp: number | null = null;
   #lastTicks = 0;
   #closed = false;
+  readonly #fastStartMaxAgeMs: number;
+  #gop: CachedFrame[] = [];
 
-  constructor(feed: RealtimeFeed) {
+  constructor(feed: RealtimeFeed, options: StreamSenderOptions = { fastStartMaxAgeMs: 0 }) {
     this.#feed = feed;
+    this.#fastStartMaxAgeMs = options.fastStartMaxAgeMs;
     const onFrame = (frame: RealtimeFrame): void => this.#onFrame(frame);
     const onAudio = (packet: RealtimeAudio): void => this.#onAudio(packet);
     feed.on('audio', onAudio);
@@ -59,11 +84,9 @@ export class WebRtcStreamSender {
 
   #onFrame(frame: RealtimeFrame): void {
     const track = this.#feed.track;
-    if (!track || this.#sessions.size === 0) {
-      this.#track(frame);
-      return;
-    }
     const timestamp = this.#track(frame);
+    if (!track) return;
+    if (this.#sessions.size === 0 && this.#fastStartMaxAgeMs === 0) return;
     let packets: RtpOut[];
     try {
       packets = this.#packetizer.packetize(frame.data, {
@@ -74,9 +97,28 @@ export class WebRtcStreamSender {
         rtpTimestamp: timestamp,
       });
     } catch {
-      return; // a malformed sample is dropped; the next keyframe resynchronises viewers
+      this.#gop = []; // a malformed sample is dropped; the next keyframe resynchronises viewers
+      return;
     }
-    for (const session of this.#sessions) session.sendFrame(packets, frame.keyframe, frame.wallClockMs);
+    this.#cache({ packets, keyframe: frame.keyframe, wallClockMs: frame.wallClockMs, arrivedAt: Date.now() });
+    for (const session of this.#sessions) {
+      if (session.awaitingFirstFrame && !frame.keyframe) this.#fastStart(session);
+      session.sendFrame(packets, frame.keyframe, frame.wallClockMs);
+    }
+  }
+
+  #cache(frame: CachedFrame): void {
+    if (frame.keyframe) this.#gop = [frame];
+    else if (this.#gop.length > 0 && this.#gop.length < MAX_CACHED_FRAMES) this.#gop.push(frame);
+    else this.#gop = [];
+  }
+
+  /** Send a ready viewer the current GOP so far (keyframe first) if its keyframe is recent. */
+  #fastStart(session: WhepSession): void {
+    const key = this.#gop[0];
+    if (!key || this.#gop.length < 2 || Date.now() - key.arrivedAt > this.#fastStartMaxAgeMs) return;
+    // The last cached frame is the one being sent now: the caller sends it.
+    session.fastStart(this.#gop.slice(0, -1));
   }
 
   #onAudio(packet: RealtimeAudio): void {

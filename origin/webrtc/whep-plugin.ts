@@ -32,11 +32,15 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
   const senderFor = (live: LiveStream): WebRtcStreamSender => {
     let sender = senders.get(live);
     if (!sender) {
-      sender = new WebRtcStreamSender(live.realtime);
+      sender = new WebRtcStreamSender(live.realtime, { fastStartMaxAgeMs: webrtc.fastStartMaxAgeMs });
       senders.set(live, sender);
     }
     return sender;
   };
+  // A sender per live stream from the start, so its GOP cache is warm for the first viewer.
+  registry.on('started', (live) => {
+    if (webrtc.enabled) senderFor(live);
+  });
   registry.on('removed', (live) => {
     senders.get(live)?.close();
     senders.delete(live);

@@ -74,6 +74,8 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   #audioSeqSkipped = 0;
   /** Whether the first frame this viewer was sent was a keyframe (it must be). */
   #firstFrameKeyframe: boolean | null = null;
+  /** Frames of the current GOP this viewer started with (0 = waited for a new keyframe). */
+  #fastStartFrames = 0;
   #audioSent = 0;
   #absCaptureTimeId: number | null = null;
   #closed = false;
@@ -147,10 +149,23 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       sentFrames: this.#sentFrames,
       sentAudioPackets: this.#audioSent,
       firstFrameKeyframe: this.#firstFrameKeyframe,
+      fastStartFrames: this.#fastStartFrames,
       skippedFrames: this.#skippedFrames,
       inFlight: this.#inFlight,
       ageMs: Date.now() - this.createdAt,
     };
+  }
+
+  /** Connected, past the DTLS settle time, and sent nothing yet: ready for its first keyframe. */
+  get awaitingFirstFrame(): boolean {
+    return !this.#closed && this.#connected && this.#firstFrameKeyframe === null && Date.now() >= this.#mediaFrom;
+  }
+
+  /** Start on frames already sent to others: the current GOP from its keyframe (oldest first). */
+  fastStart(frames: ReadonlyArray<{ packets: RtpOut[]; keyframe: boolean; wallClockMs: number | undefined }>): void {
+    if (!this.awaitingFirstFrame || !frames[0]?.keyframe) return;
+    for (const f of frames) this.sendFrame(f.packets, f.keyframe, f.wallClockMs);
+    this.#fastStartFrames = frames.length;
   }
 
   get skippedFrames(): number {

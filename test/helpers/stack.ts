@@ -23,6 +23,8 @@ export interface StackOptions {
   ingestKey?: string;
   /** Overrides for the edge's webrtc (WHIP) section; ICE stays on loopback. */
   edgeWebrtc?: Record<string, unknown>;
+  /** Overrides for the origin's webrtc (WHEP) section; ICE stays on loopback. */
+  originWebrtc?: Record<string, unknown>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -33,7 +35,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ingest: { keys: [key] },
     hls: { endedRetentionSeconds: options.endedRetentionSeconds ?? 60 },
     // ICE on loopback only: tests never open media ports on other interfaces.
-    webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
+    webrtc: { ...options.originWebrtc, interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
     logLevel: 'silent',
   });
   const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });
