@@ -1,6 +1,7 @@
-// Serves the remote expert's page and its assets from the origin: the HTML, one esbuild bundle
-// (WHEP client + the trainee page's video.js/hls.js pipeline as fallback), hls.js's worker and the
-// video.js stylesheet. The WHEP and HLS endpoints themselves belong to other plugins.
+// Serves the remote expert's page and its assets from the origin: the HTML, two esbuild bundles
+// (the small WHEP page, and the trainee page's video.js/hls.js pipeline as fallback, loaded on
+// demand), hls.js's worker and the video.js stylesheet. The WHEP and HLS endpoints themselves
+// belong to other plugins.
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
 import { renderExpertPage } from '../player/index.js';
@@ -14,8 +15,10 @@ export interface ExpertPluginOptions {
 }
 
 const EXPERT_ENTRY = fileURLToPath(new URL('../player/expert/main.ts', import.meta.url));
+const FALLBACK_ENTRY = fileURLToPath(new URL('../player/expert/fallback-entry.ts', import.meta.url));
 // Its own URLs, so the expert and watch plugins can be registered together or alone.
 export const EXPERT_SCRIPT_URL = '/player/expert.js';
+export const EXPERT_FALLBACK_SCRIPT_URL = '/player/expert-fallback.js';
 const HLS_WORKER_URL = '/player/expert/hls.worker.js';
 const VIDEOJS_CSS_URL = '/player/expert/video-js.css';
 
@@ -23,6 +26,7 @@ export const expertPlugin: FastifyPluginAsync<ExpertPluginOptions> = async (app,
   const hlsPrefix = pathPrefix(options.hlsPrefix, '/hls', 'expert hlsPrefix');
   const whepPrefix = pathPrefix(options.whepPrefix, '/whep', 'expert whepPrefix');
   const bundle = pageBundle(app, EXPERT_ENTRY, 'expert');
+  const fallbackBundle = pageBundle(app, FALLBACK_ENTRY, 'expert-fallback');
 
   app.get<{ Params: { stream: string } }>('/expert/:stream', async (request, reply) => {
     const { stream } = request.params;
@@ -31,5 +35,6 @@ export const expertPlugin: FastifyPluginAsync<ExpertPluginOptions> = async (app,
   });
 
   serveBundle(app, EXPERT_SCRIPT_URL, bundle);
+  serveBundle(app, EXPERT_FALLBACK_SCRIPT_URL, fallbackBundle);
   servePlayerFiles(app, { hlsWorker: HLS_WORKER_URL, videoJsCss: VIDEOJS_CSS_URL });
 };

@@ -144,7 +144,14 @@ t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; page, bundle and as
   const js = await app.inject('/player/expert.js');
   t.equal(js.statusCode, 200);
   t.match(js.headers['content-type'], /javascript/);
-  t.ok(js.body.length > 100_000, 'bundle contains the WHEP client plus video.js and hls.js');
+  // The WHEP page is small so the WHEP request starts early; video.js + hls.js come on demand.
+  t.ok(js.body.length < 100_000, `the main bundle is small (${js.body.length} bytes)`);
+  t.notMatch(js.body, /videojs|Hls\.DefaultConfig/, 'no video.js or hls.js in the main bundle');
+  const fallback = await app.inject('/player/expert-fallback.js');
+  t.equal(fallback.statusCode, 200);
+  t.match(fallback.headers['content-type'], /javascript/);
+  t.ok(fallback.body.length > 100_000, 'the fallback bundle carries video.js and hls.js');
+  t.match(fallback.body, /__scopecastLlHlsFallback/);
   t.match(js.body, /application\/sdp/);
   const again = await app.inject({ url: '/player/expert.js', headers: { 'if-none-match': String(js.headers.etag) } });
   t.equal(again.statusCode, 304, 'bundle is built once and revalidates by ETag');

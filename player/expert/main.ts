@@ -9,6 +9,7 @@ import { PathController } from './path-controller.js';
 import type { ExpertEvents } from './types.js';
 
 const HLS_WORKER_URL = '/player/expert/hls.worker.js';
+const FALLBACK_SCRIPT_URL = '/player/expert-fallback.js';
 
 function byId<T extends Element>(id: string, type: abstract new () => T): T {
   const el = document.getElementById(id);
@@ -40,6 +41,7 @@ function start(): () => void {
     whepUrl: `${whepPrefix}/${encodeURIComponent(stream)}`,
     hlsUrl: `${hlsPrefix}/${encodeURIComponent(stream)}/index.m3u8`,
     hlsWorkerUrl: HLS_WORKER_URL,
+    fallbackScriptUrl: FALLBACK_SCRIPT_URL,
   });
   const unmute = byId('scopecast-unmute', HTMLButtonElement);
   const onUnmute = (): void => {

@@ -3,7 +3,8 @@
 // controller applies it with the sessions, timers and elements it owns.
 import type { Bus } from '../watch/bus.js';
 import { LatencyBadge } from '../watch/latency-badge.js';
-import { LlHlsFallback } from './llhls-fallback.js';
+import { FallbackLoader } from './fallback-loader.js';
+import type { LlHlsFallback } from './llhls-fallback.js';
 import { DEFAULT_PATH_POLICY, INITIAL_PATH_CONTEXT, decidePath, type PathContext, type PathPolicy } from './path-decision.js';
 import type { ExpertEvents, ExpertPath } from './types.js';
 import { FrameLatency, WebRtcSession, type WebRtcOutcome, type WebRtcTimings } from './webrtc-controller.js';
@@ -22,6 +23,8 @@ export interface PathControllerOptions {
   /** LL-HLS multivariant playlist URL. */
   hlsUrl: string;
   hlsWorkerUrl: string;
+  /** The fallback's own bundle (video.js + hls.js), loaded on demand. */
+  fallbackScriptUrl: string;
   /** The clock every latency badge measures against; replace later with setClock(). */
   now?: () => number;
   policy?: Partial<PathPolicy>;
@@ -46,6 +49,8 @@ export class PathController {
   #session: WebRtcSession | null = null;
   #view: WebRtcView | null = null;
   #fallback: LlHlsFallback | null = null;
+  readonly #fallbackLoader: FallbackLoader;
+  #prefetchTimer: ReturnType<typeof setTimeout> | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #muted = true;
   #started = false;
@@ -56,6 +61,7 @@ export class PathController {
     this.#bus = options.bus;
     this.#policy = { ...DEFAULT_PATH_POLICY, ...options.policy };
     this.#now = options.now ?? (() => Date.now());
+    this.#fallbackLoader = new FallbackLoader(options.fallbackScriptUrl);
   }
 
   get path(): ExpertPath | null {
@@ -87,6 +93,7 @@ export class PathController {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#clearRetry();
+    if (this.#prefetchTimer) clearTimeout(this.#prefetchTimer);
     this.#endSession();
     this.#hideWebRtc();
     this.#stopFallback();
@@ -159,6 +166,7 @@ export class PathController {
       this.#bus.emit('error', { type: 'playerError', details: `playRejected:${name}`, fatal: false });
     });
     this.#setPath('webrtc', 'WebRTC delivers frames');
+    this.#prefetchFallback();
     this.#bus.emit('state', 'playing', 'Live');
   }
 
@@ -172,18 +180,35 @@ export class PathController {
   }
 
   #startFallback(reason: string): void {
-    if (!this.#fallback) {
-      this.#fallback = new LlHlsFallback({
-        bus: this.#bus,
-        slot: this.#options.hlsSlot,
-        badge: this.#options.badge,
-        source: this.#options.hlsUrl,
-        workerPath: this.#options.hlsWorkerUrl,
-        now: this.#now,
-        muted: this.#muted,
-      });
-    }
     this.#setPath('llhls', `WebRTC unavailable (${reason})`);
+    if (this.#fallback) return;
+    this.#fallbackLoader.load().then(
+      (Fallback) => {
+        // WebRTC may have come back (or the page gone) while the bundle loaded.
+        if (this.#destroyed || this.#path !== 'llhls' || this.#fallback) return;
+        this.#fallback = new Fallback({
+          bus: this.#bus,
+          slot: this.#options.hlsSlot,
+          badge: this.#options.badge,
+          source: this.#options.hlsUrl,
+          workerPath: this.#options.hlsWorkerUrl,
+          now: this.#now,
+          muted: this.#muted,
+        });
+      },
+      (error: unknown) => {
+        if (this.#destroyed) return;
+        this.#bus.emit('error', { type: 'playerError', details: `fallbackLoad:${error instanceof Error ? error.message : 'unknown'}`, fatal: false });
+      },
+    );
+  }
+
+  /** Once WebRTC plays, fetch the fallback quietly so a later switch is instant. */
+  #prefetchFallback(): void {
+    if (this.#prefetchTimer || this.#destroyed) return;
+    this.#prefetchTimer = setTimeout(() => {
+      this.#fallbackLoader.load().catch(() => {}); // retried when actually needed
+    }, 3000);
   }
 
   #stopFallback(): void {
