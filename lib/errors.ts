@@ -32,6 +32,7 @@ export const ERRORS = {
   SC_ERR_STREAM_BUSY: { message: 'stream is already being published', status: 409 },
   SC_ERR_METHOD_NOT_ALLOWED: { message: 'method not allowed on this resource', status: 405 },
   SC_ERR_CONTENT_TYPE: { message: 'unsupported content type', status: 415 },
+  SC_ERR_WS_MESSAGE: { message: 'WebSocket message rejected', status: 400 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
