@@ -7,8 +7,12 @@ import { ingestPlugin } from './ingest-plugin.js';
 import { OriginMetrics } from './metrics.js';
 import { expertPlugin } from './expert-plugin.js';
 import { playerPlugin } from './player-plugin.js';
+import { EdgeClocks } from './latency/edge-clocks.js';
+import { LatencyBook } from './latency/latency-book.js';
+import { statusPlugin } from './status-plugin.js';
 import { StreamRegistry } from './streams/registry.js';
 import { whepPlugin } from './webrtc/whep-plugin.js';
+import { wsPlugin } from './ws-plugin.js';
 
 export interface OriginApp {
   /** The fastify instance, not yet listening: `await origin.app.listen(...)` or `app.inject()`. */
@@ -16,6 +20,8 @@ export interface OriginApp {
   readonly config: Readonly<OriginConfig>;
   readonly registry: StreamRegistry;
   readonly metrics: OriginMetrics;
+  /** Latency reports, hop delays, alerts: what /status and the latency metrics show. */
+  readonly latency: LatencyBook;
   /** Stop accepting, release blocked requests, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -34,19 +40,33 @@ export async function build(input: unknown): Promise<OriginApp> {
     bodyLimit: 64 * 1024,
   });
   installErrorHandler(app);
-  registry.on('removed', (stream) => metrics.forgetStream(stream.name));
+  const edgeClocks = new EdgeClocks();
+  const latency = new LatencyBook({
+    onSample: (stream, path, hop, ms) => metrics.latency.observe({ stream, path, hop }, Math.max(0, ms) / 1000),
+    onAlert: (alert, active) =>
+      active ? app.log.warn({ alert }, alert.message) : app.log.info({ stream: alert.stream, viewer: alert.viewerId }, 'expert latency back under the threshold'),
+  });
+  metrics.useLatencyBook(latency);
+  registry.on('started', (stream) => latency.setLive(stream.name, true));
+  registry.on('ended', (stream) => latency.setLive(stream.name, false));
+  registry.on('removed', (stream) => {
+    latency.forget(stream.name);
+    metrics.forgetStream(stream.name);
+  });
   // Blocked LL-HLS requests are released before the server waits for in-flight requests.
   app.addHook('preClose', async () => {
     closing = true;
     registry.close();
   });
 
-  await app.register(ingestPlugin, { config, registry, metrics });
+  await app.register(wsPlugin, { latency, edgeClocks });
+  await app.register(ingestPlugin, { config, registry, metrics, latency, edgeClocks });
   await app.register(hlsPlugin, { config, registry, metrics });
   await app.register(whepPlugin, { config, registry, metrics });
   await app.register(apiPlugin, { registry, metrics, isClosing: () => closing });
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
   await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep' });
+  await app.register(statusPlugin, { snapshot: () => latency.snapshot() });
 
   let closed: Promise<void> | null = null;
   return {
@@ -54,6 +74,7 @@ export async function build(input: unknown): Promise<OriginApp> {
     config,
     registry,
     metrics,
+    latency,
     close: () => (closed ??= app.close().then(() => registry.close())),
   };
 }

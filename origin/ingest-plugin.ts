@@ -5,6 +5,9 @@ import { CMAF_STREAM_TYPE, INGEST_HEADERS } from '../lib/ingest-protocol.js';
 import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName } from '../lib/stream-name.js';
 import type { OriginConfig } from '../configs/index.js';
+import type { FragmentInfo } from '../codecs/fmp4/index.js';
+import type { EdgeClocks } from './latency/edge-clocks.js';
+import type { LatencyBook } from './latency/latency-book.js';
 import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
 
@@ -12,6 +15,14 @@ export interface IngestPluginOptions {
   config: OriginConfig;
   registry: StreamRegistry;
   metrics: OriginMetrics;
+  latency: LatencyBook;
+  edgeClocks: EdgeClocks;
+}
+
+/** The edge stamped prft on its own clock: move it onto ours (its measured offset). */
+function toOriginClock(info: FragmentInfo, offsetMs: number): FragmentInfo {
+  if (info.prft && offsetMs !== 0) info.prft = { ...info.prft, wallClockMs: info.prft.wallClockMs + offsetMs };
+  return info;
 }
 
 const RENDITION = /^[a-z0-9_]{1,16}$/;
@@ -28,7 +39,7 @@ interface RenditionParams extends StreamParams {
  * LL-HLS part), DELETE /ingest/:stream (publisher left: the stream ends).
  */
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
-  const { config, registry, metrics } = options;
+  const { config, registry, metrics, latency, edgeClocks } = options;
   const keys = config.ingest.keys.map((k) => Buffer.from(k));
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -91,11 +102,12 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
         metrics.ingestRejected.inc({ code: 'SC_ERR_INGEST_ORDER' });
         throw new ScopecastError('SC_ERR_INGEST_ORDER', `${stream}/${rendition}`);
       }
-      const info = parseFragment(body, init);
+      const edge = headerToken(request.headers[INGEST_HEADERS.edge], 'unknown');
+      const info = toOriginClock(parseFragment(body, init), edgeClocks.offsetFor(edge));
       const part = r.addFragment(body, info);
       metrics.ingestFragments.inc({ stream, rendition });
       metrics.ingestBytes.inc({ stream, rendition }, body.length);
-      if (info.prft) metrics.fragmentAge.observe({ stream, hop: 'edge_to_origin' }, Math.max(0, arrivedAt - info.prft.wallClockMs) / 1000);
+      latency.ingest(stream, 'llhls', body.length, info.video?.samples.length ?? 0, info.prft?.wallClockMs, arrivedAt);
       return reply.code(part ? 201 : 200).send({ duplicate: part === null, msn: part?.msn, part: part?.index });
     },
   );
@@ -108,18 +120,20 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
     let init: InitInfo | null = null;
     let live = registry.get(stream);
     let frames = 0;
+    const edge = headerToken(request.headers[INGEST_HEADERS.edge], 'unknown');
     try {
       for await (const chunk of request.body) {
         for (const unit of splitter.push(chunk)) {
           if (unit.kind === 'init') {
             init = parseInit(unit.data);
             // The LL-HLS init may not have arrived yet: the realtime feed can start the stream.
-            live = live?.state === 'live' ? live : registry.begin(stream, headerToken(request.headers[INGEST_HEADERS.edge], 'unknown'), 'unknown');
+            live = live?.state === 'live' ? live : registry.begin(stream, edge, 'unknown');
             live.realtime.setInit(init);
           } else if (init && live?.state === 'live') {
-            const info = parseFragment(unit.data, init);
+            // The offset is looked up per frame: the edge refines it while the feed streams.
+            const info = toOriginClock(parseFragment(unit.data, init), edgeClocks.offsetFor(edge));
             live.realtime.push(unit.data, info);
-            if (info.prft) metrics.fragmentAge.observe({ stream, hop: 'edge_to_origin_realtime' }, Math.max(0, Date.now() - info.prft.wallClockMs) / 1000);
+            latency.ingest(stream, 'webrtc', unit.data.length, 1, info.prft?.wallClockMs, Date.now());
             frames += 1;
           }
         }

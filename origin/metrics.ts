@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LatencyBook } from './latency/latency-book.js';
 
 /** Every origin metric, on a registry owned by one origin instance (no prom-client globals). */
 export class OriginMetrics {
@@ -21,12 +22,15 @@ export class OriginMetrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
-  /** Hop "edge ingest -> origin": prft wall clock of the fragment's first frame to its arrival here. */
-  readonly fragmentAge = new Histogram({
-    name: 'scopecast_hop_delay_seconds',
-    help: 'Delay per hop: edge ingest wall clock of a fragment\'s first frame to arrival at the origin',
-    labelNames: ['stream', 'hop'] as const,
-    buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5],
+  /**
+   * The timing contract's histogram: viewers' reported latency (hop end_to_end), and where it is
+   * spent: ingest_to_encoded (edge), edge_to_origin (uplink), origin_to_player (delivery + decode).
+   */
+  readonly latency = new Histogram({
+    name: 'scopecast_latency_seconds',
+    help: 'Latency per stream, delivery path and hop (edge ingest wall clock on the origin clock to the event)',
+    labelNames: ['stream', 'path', 'hop'] as const,
+    buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
     registers: [this.registry],
   });
   readonly hlsRequests = new Counter({
@@ -48,9 +52,57 @@ export class OriginMetrics {
     registers: [this.registry],
   });
 
+  #book: LatencyBook | null = null;
+  // Read from the latency book at scrape time (collect), so they are never stale.
+  readonly viewers = this.#bookGauge('scopecast_viewers', 'Viewers reporting latency in the last 10 s, per delivery path', ['stream', 'path'], (book, gauge) => {
+    for (const stream of book.streams) {
+      const counts = book.viewerCounts(stream);
+      gauge.set({ stream, path: 'webrtc' }, counts.webrtc);
+      gauge.set({ stream, path: 'llhls' }, counts.llhls);
+    }
+  });
+  readonly ingestBitrate = this.#bookGauge('scopecast_ingest_bitrate_bps', 'Media bits per second arriving from the edge (LL-HLS feed, last 3 s)', ['stream'], (book, gauge) => {
+    for (const s of book.snapshot().streams) gauge.set({ stream: s.stream }, s.ingest.bitrateBps);
+  });
+  readonly ingestFps = this.#bookGauge('scopecast_ingest_fps', 'Video frames per second arriving from the edge (last 3 s)', ['stream'], (book, gauge) => {
+    for (const s of book.snapshot().streams) gauge.set({ stream: s.stream }, s.ingest.fps);
+  });
+  readonly encoderSpeed = this.#bookGauge('scopecast_encoder_speed', "The edge encoder's speed (1 = real time), as the edge reports it", ['stream'], (book, gauge) => {
+    for (const s of book.snapshot().streams) if (s.ingest.encoderSpeed !== null) gauge.set({ stream: s.stream }, s.ingest.encoderSpeed);
+  });
+  readonly encoderDropped = this.#bookGauge('scopecast_encoder_dropped_frames', 'Frames the edge encoder dropped or duplicated since it started', ['stream'], (book, gauge) => {
+    for (const s of book.snapshot().streams) if (s.ingest.droppedFrames !== null) gauge.set({ stream: s.stream }, s.ingest.droppedFrames);
+  });
+  readonly latencyAlerts = this.#bookGauge('scopecast_latency_alerts', 'Experts on WebRTC above the latency threshold for longer than the alert time', ['stream'], (book, gauge) => {
+    const counts = new Map<string, number>(book.streams.map((s) => [s, 0]));
+    for (const a of book.alerts()) counts.set(a.stream, (counts.get(a.stream) ?? 0) + 1);
+    for (const [stream, n] of counts) gauge.set({ stream }, n);
+  });
+
+  /** The book the gauges read. */
+  useLatencyBook(book: LatencyBook): void {
+    this.#book = book;
+  }
+
   /** Forget a stream's label sets once it is gone, so series don't grow without bound. */
   forgetStream(stream: string): void {
     for (const metric of [this.ingestFragments, this.ingestBytes]) metric.remove({ stream, rendition: 'main' });
-    for (const hop of ['edge_to_origin', 'edge_to_origin_realtime']) this.fragmentAge.remove({ stream, hop });
+    for (const path of ['webrtc', 'llhls']) {
+      for (const hop of ['ingest_to_encoded', 'edge_to_origin', 'origin_to_player', 'end_to_end']) this.latency.remove({ stream, path, hop });
+    }
+  }
+
+  #bookGauge<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (book: LatencyBook, gauge: Gauge<L>) => void): Gauge<L> {
+    const metrics = this;
+    return new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset(); // streams that are gone disappear from the scrape
+        if (metrics.#book) fill(metrics.#book, this);
+      },
+    });
   }
 }

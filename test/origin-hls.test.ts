@@ -182,7 +182,7 @@ t.test('unknown streams are 404; health, readiness and metrics answer', async (t
   await postFragment(o, 0);
   const metrics = await o.app.inject({ url: '/metrics' });
   t.match(metrics.body, /scopecast_ingest_fragments_total\{stream="or1",rendition="main"\} 1/);
-  t.match(metrics.body, /scopecast_hop_delay_seconds_bucket/);
+  t.match(metrics.body, /scopecast_latency_seconds_bucket\{le="[\d.]+",stream="or1",path="llhls",hop="edge_to_origin"\}/);
 });
 
 t.test('close() is idempotent and releases blocked requests', async (t) => {
