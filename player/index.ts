@@ -18,3 +18,7 @@ export {
 export { frameLatency, DEFAULT_WEBRTC_TIMINGS, type WebRtcOutcome, type WebRtcTimings } from './expert/webrtc-controller.js';
 export { preferredCodecs, isSdpAnswer, whepResponseError, sessionUrl } from './expert/whep-client.js';
 export type { ExpertPath, ExpertEvents, ExpertDebugSnapshot } from './expert/types.js';
+
+export { renderStatusPage, STATUS_CSS, type StatusPageOptions } from './shared/status-page.js';
+export { buildChart, type ChartInput, type ChartModel } from './status/chart.js';
+export { formatAlert, isStatusSnapshot } from './status/format.js';
