@@ -11,7 +11,8 @@ import { RtmpIngest } from './ingest/rtmp-ingest.js';
 import { WhipIngest } from './ingest/whip-ingest.js';
 import { whipPlugin } from './ingest/whip-plugin.js';
 import { EdgeMetrics } from './metrics.js';
-import { StreamPipeline } from './pipeline/stream-pipeline.js';
+import { OriginLink } from './origin-link.js';
+import { StreamPipeline, type EncoderStats } from './pipeline/stream-pipeline.js';
 
 export interface EdgeApp {
   /** The fastify instance (HTTP API), not yet listening. */
@@ -24,6 +25,8 @@ export interface EdgeApp {
   readonly whip: WhipIngest | null;
   /** Start the RTMP listener and the HTTP API (WHIP included). */
   listen(): Promise<{ http: string; rtmp: string }>;
+  /** The control WebSocket to the origin (clock sync, encoder stats); started by listen(). */
+  readonly originLink: OriginLink;
   /** Stop accepting consoles, end every encoder, tell the origin, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -89,12 +92,22 @@ export async function build(input: unknown): Promise<EdgeApp> {
     void pipelines.get(stream)?.finish();
   };
 
+  const originLink = new OriginLink({
+    originUrl: config.origin.url,
+    edgeId: config.edgeId,
+    log: app.log,
+    encoders: () => [...pipelines].map(([stream, p]) => [stream, p.encoderStats] as [string, EncoderStats]),
+    retryMinMs: config.origin.retryMinMs,
+    retryMaxMs: config.origin.retryMaxMs,
+  });
+
   return {
     app,
     config,
     metrics,
     pipelines,
     whip,
+    originLink,
     async listen() {
       if (closing) throw new InvalidStateError('edge');
       await assertPortFree(config.rtmp.host, config.rtmp.port, 'RTMP ingest');
@@ -113,6 +126,7 @@ export async function build(input: unknown): Promise<EdgeApp> {
       await ingest.start();
       await waitForPort(config.rtmp.host === '0.0.0.0' ? '127.0.0.1' : config.rtmp.host, config.rtmp.port, 5000);
       const http = await app.listen({ host: config.http.host, port: config.http.port });
+      originLink.start();
       return { http, rtmp: rtmpUrl };
     },
     close() {
@@ -120,6 +134,7 @@ export async function build(input: unknown): Promise<EdgeApp> {
         // Stop accepting consoles first, then end encoders (telling the origin), then HTTP.
         await Promise.all([ingest?.close(), whip?.close()]);
         await Promise.all([...pipelines.values()].map((p) => p.finish(1000)));
+        originLink.close();
         await app.close();
       })();
       return closing;

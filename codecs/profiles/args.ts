@@ -22,6 +22,9 @@ export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = {
   const fragUs = Math.round((profile.partSeconds - 0.15 / video.fps) * 1e6);
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'warning',
+    // Encoder speed, frame rate, dropped/duplicated frames once a second on their own pipe
+    // (not stderr, where they would drown the warnings).
+    '-stats_period', '1', '-progress', `pipe:${PROGRESS_OUTPUT_FD}`,
     ...inputArgs(input),
     // Audio twice: AAC for LL-HLS, Opus for WebRTC (browsers take no AAC over RTP).
     '-map', '0:v:0', '-map', '0:a:0?', '-map', '0:a:0?',
@@ -54,6 +57,9 @@ export const AUDIO_LEAD_S = 0.1;
 
 /** fd of the realtime (per-frame) output: WebRTC viewers get each frame as soon as it is encoded. */
 export const REALTIME_OUTPUT_FD = 3;
+
+/** fd of ffmpeg's `-progress` report (codecs/ffmpeg ProgressParser reads it). */
+export const PROGRESS_OUTPUT_FD = 4;
 
 /**
  * pipe:1 = LL-HLS feed: video + AAC, one fragment per part. pipe:3 = realtime feed: video only,

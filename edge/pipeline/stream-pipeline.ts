@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { FfmpegSupervisor, type FfmpegProcess } from '../../codecs/ffmpeg/index.js';
+import { FfmpegSupervisor, ProgressParser, type EncoderProgress, type FfmpegProcess } from '../../codecs/ffmpeg/index.js';
 import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../../codecs/fmp4/index.js';
-import { REALTIME_OUTPUT_FD, transcodeArgs, type ConsoleProfile } from '../../codecs/profiles/index.js';
+import { PROGRESS_OUTPUT_FD, REALTIME_OUTPUT_FD, transcodeArgs, type ConsoleProfile } from '../../codecs/profiles/index.js';
 import { InvalidStateError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
 import type { MediaInput } from '../ingest/media-input.js';
@@ -21,6 +21,20 @@ export interface StreamPipelineOptions {
   log: FastifyBaseLogger;
   metrics: EdgeMetrics;
 }
+
+/** What the encoder reports about itself, for the origin's status and metrics. */
+export interface EncoderStats {
+  /** Speed relative to real time (1 = keeping up); null until ffmpeg reports one. */
+  speed: number | null;
+  fps: number;
+  droppedFrames: number;
+  duplicatedFrames: number;
+  /** Median ingest -> encoded delay over recent output, ms, per feed (null before output). */
+  encodeMs: { llhls: number | null; webrtc: number | null };
+}
+
+/** Recent delays kept for the medians. */
+const DELAY_WINDOW = 30;
 
 export interface StreamPipelineEvents extends Record<string, unknown[]> {
   /** An encoder process started (first start or restart). */
@@ -49,6 +63,8 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
   #init: InitInfo | null = null;
   #fragments = 0;
   #closing: Promise<void> | null = null;
+  #progress: EncoderProgress | null = null;
+  readonly #encodeDelays = { llhls: [] as number[], webrtc: [] as number[] };
 
   constructor(options: StreamPipelineOptions) {
     super();
@@ -82,7 +98,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
         args: transcodeArgs(profile, options.source.transcodeInput),
         stdin: 'pipe',
         stdout: 'pipe',
-        extraOutputs: 1,
+        extraOutputs: 2, // pipe:3 realtime feed, pipe:4 progress
         ...(options.ffmpegPath ? { path: options.ffmpegPath } : {}),
       }),
       initialBackoffMs: options.restartMinMs,
@@ -112,6 +128,17 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
     return this.#supervisor.process?.pid ?? null;
   }
 
+  get encoderStats(): EncoderStats {
+    const p = this.#progress;
+    return {
+      speed: p?.speed ?? null,
+      fps: p?.fps ?? 0,
+      droppedFrames: p?.dropFrames ?? 0,
+      duplicatedFrames: p?.dupFrames ?? 0,
+      encodeMs: { llhls: median(this.#encodeDelays.llhls), webrtc: median(this.#encodeDelays.webrtc) },
+    };
+  }
+
   get info(): Record<string, unknown> {
     return {
       stream: this.stream,
@@ -123,6 +150,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
         ? { codecs: this.#init.tracks.map((t) => t.codec), width: this.#init.videoTrack.width, height: this.#init.videoTrack.height }
         : null,
       fragments: this.#fragments,
+      encoderStats: this.encoderStats,
       uplink: this.#uplink.stats,
       realtime: this.#realtime.stats,
       ...(this.#options.source.stats ? { input: this.#options.source.stats } : {}),
@@ -184,7 +212,9 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
             realtimeInit = parseInit(unit.data);
             this.#realtime.sendInit(unit.data);
           } else if (realtimeInit) {
-            this.#realtime.sendFragment(unit.data, parseFragment(unit.data, realtimeInit).startsWithKeyframe);
+            const info = parseFragment(unit.data, realtimeInit);
+            if (info.prft) this.#noteEncodeDelay('webrtc', Date.now() - info.prft.wallClockMs);
+            this.#realtime.sendFragment(unit.data, info.startsWithKeyframe);
           }
         }
       } catch (err) {
@@ -192,6 +222,12 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
         this.#detach();
         this.#supervisor.restart();
       }
+    });
+    const progress = new ProgressParser();
+    process.output(PROGRESS_OUTPUT_FD)?.setEncoding('utf8').on('data', (text: string) => {
+      if (this.#supervisor.process !== process) return;
+      const last = progress.push(text).at(-1);
+      if (last) this.#progress = last;
     });
     // A fresh encoder needs its input from the start (FLV header + GOP, or SDP + a keyframe).
     this.#detach();
@@ -219,12 +255,25 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
     const wallClockMs = info.prft?.wallClockMs;
     if (wallClockMs !== undefined) {
       this.#options.metrics.encodeDelay.observe({ stream: this.stream, hop: 'ingest_to_encoded' }, Math.max(0, Date.now() - wallClockMs) / 1000);
+      this.#noteEncodeDelay('llhls', Date.now() - wallClockMs);
     }
     this.#uplink.sendFragment(data, info.startsWithKeyframe, wallClockMs);
+  }
+
+  #noteEncodeDelay(feed: 'llhls' | 'webrtc', ms: number): void {
+    const list = this.#encodeDelays[feed];
+    list.push(Math.max(0, ms));
+    if (list.length > DELAY_WINDOW) list.shift();
   }
 
   #detach(): void {
     this.#detachSource?.();
     this.#detachSource = null;
   }
+}
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]!;
 }
