@@ -1,6 +1,7 @@
 // Entry of the expert page: WebRTC (WHEP) first, the trainee page's LL-HLS pipeline as fallback.
 // Wires the controllers on one bus and tears them down in reverse order when the page goes away
 // (which also DELETEs the WHEP session).
+import { LatencyLink, latencyLinkUrl } from '../shared/latency-link.js';
 import { isValidStreamName } from '../shared/stream-name.js';
 import { Bus } from '../watch/bus.js';
 import { ExpertDebug } from './expert-debug.js';
@@ -32,7 +33,19 @@ function start(): () => void {
     };
   }
 
+  let shown: number | null = null;
+  const offLatency = bus.on('latency', (ms) => (shown = ms));
+  // Declared before the controller so its badges measure on the origin-synced clock from the start.
+  const link: LatencyLink = new LatencyLink({
+    url: latencyLinkUrl(stream, location),
+    role: 'expert',
+    current: () => {
+      const current = path.path;
+      return shown === null || current === null ? null : { path: current, latencyMs: shown };
+    },
+  });
   const path = new PathController({
+    now: link.now,
     bus,
     stage: byId('scopecast-stage', HTMLElement),
     rtcVideo: byId('scopecast-rtc', HTMLVideoElement),
@@ -50,9 +63,12 @@ function start(): () => void {
   };
   unmute.addEventListener('click', onUnmute);
   path.start();
+  link.start();
 
   return () => {
     unmute.removeEventListener('click', onUnmute);
+    link.destroy();
+    offLatency();
     path.destroy();
     view.destroy();
     debug.destroy();

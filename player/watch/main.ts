@@ -1,5 +1,6 @@
 // Entry of the trainee watch page: reads the stream from the page, wires the controllers on one
 // bus, and tears them down (in reverse order) when the page goes away.
+import { LatencyLink, latencyLinkUrl } from '../shared/latency-link.js';
 import { isValidStreamName } from '../shared/stream-name.js';
 import { Bus } from './bus.js';
 import { CatchUpController } from './catch-up-controller.js';
@@ -42,12 +43,23 @@ function start(): () => void {
     workerPath: HLS_WORKER_URL,
   });
   const status = new StatusController({ bus, actions: controller, element: statusLine });
-  const latency = new LatencyBadge({ element: badge, bus, playingDate: () => controller.playingDate });
+  // The figure on screen is what gets reported: the same number the trainee sees.
+  let shown: number | null = null;
+  const offLatency = bus.on('latency', (ms) => (shown = ms));
+  const link = new LatencyLink({
+    url: latencyLinkUrl(stream, location),
+    role: 'trainee',
+    current: () => (shown === null || video.paused ? null : { path: 'llhls', latencyMs: shown }),
+  });
+  const latency = new LatencyBadge({ element: badge, bus, playingDate: () => controller.playingDate, now: link.now });
+  link.start();
   const catchUp = new CatchUpController({ video, measure: () => controller.liveLatency() });
   controller.start();
 
   return () => {
     catchUp.destroy();
+    link.destroy();
+    offLatency();
     latency.destroy();
     status.destroy();
     controller.destroy();
