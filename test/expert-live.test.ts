@@ -47,6 +47,13 @@ t.test('the expert page plays over WebRTC with a latency badge from the edge clo
     return d.latencyMs !== null && Number.isFinite(d.latencyMs) ? d.latencyMs : undefined;
   }, 10_000, 'a latency badge reading (abs-capture-time on the edge clock)');
   t.ok(badge > -500 && badge < 10_000, `badge ${Math.round(badge)} ms`);
+  const status = await eventually(async () => {
+    const body = (await (await fetch(`${stack.originUrl}/api/status`)).json()) as { streams: Array<{ stream: string; viewerList: Array<{ role: string; path: string }> }> };
+    const list = body.streams.find((s) => s.stream === 'or3')?.viewerList ?? [];
+    return list.length > 0 ? list : undefined;
+  }, 15_000, 'the expert reporting over /ws/or3');
+  t.same(status.map((v) => [v.role, v.path]), [['expert', 'webrtc']], 'the expert reports its WebRTC latency');
+  t.match(await (await fetch(`${stack.originUrl}/metrics`)).text(), /scopecast_latency_seconds_count\{stream="or3",path="webrtc",hop="end_to_end"\} [1-9]/);
   const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean; sentAudioPackets: number }> };
   t.equal(sessions.sessions.length, 1);
   t.ok(sessions.sessions[0]!.connected);

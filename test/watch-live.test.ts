@@ -43,6 +43,14 @@ t.test('the trainee page plays the live stream with a latency badge', async (t) 
     t.ok(badge === null || /\d/.test(badge), `badge text: ${badge}`);
     t.notOk(isBlankStats(await videoFrameStats(page, '.sc-stage video')), 'video frame has a picture');
     t.notOk(await isBlank(page, await screenshotElement(page, '.sc-stage video')), 'screenshot is not blank');
+    // The page reports what it shows over /ws/or2: the origin's histogram and status have it.
+    const reports = await eventually(async () => {
+      const m = /scopecast_latency_seconds_count\{stream="or2",path="llhls",hop="end_to_end"\} (\d+)/.exec(await (await fetch(`${stack.originUrl}/metrics`)).text());
+      return m && Number(m[1]) >= 2 ? Number(m[1]) : undefined;
+    }, 15_000, 'latency reports from the page in /metrics');
+    t.ok(reports >= 2, `${reports} reports in scopecast_latency_seconds`);
+    const status = (await (await fetch(`${stack.originUrl}/api/status`)).json()) as { streams: Array<{ stream: string; viewerList: Array<{ role: string; path: string }> }> };
+    t.same(status.streams.find((s) => s.stream === 'or2')?.viewerList.map((v) => [v.role, v.path]), [['trainee', 'llhls']], 'the trainee is listed on /api/status');
     t.same(failures, [], 'no page errors');
     await page.close();
   });
