@@ -262,4 +262,11 @@ t.test('Grafana provisioning: datasource points at the compose Prometheus, the p
   t.match(provider, /^\s*type:\s*file\s*$/m);
   t.match(provider, /^\s*path:\s*\/\S+\s*$/m, 'an absolute path inside the container');
   t.ok(existsSync(new URL('../configs/grafana/scopecast-dashboard.json', import.meta.url)));
+  // docker-compose runs them: prometheus under that name, Grafana mounting the dashboard where the provider looks.
+  const compose = read('docker-compose.yml');
+  const services = composeServices(compose).map((s) => s.name);
+  t.ok(services.includes('prometheus') && services.includes('grafana'), `compose has prometheus and grafana (${services.join(', ')})`);
+  const providerPath = /^\s*path:\s*(\/\S+)\s*$/m.exec(provider)?.[1];
+  t.match(compose, new RegExp(`configs/grafana/scopecast-dashboard\\.json:${providerPath}/`), 'the dashboard is mounted in the provider path');
+  t.match(compose, /\.\/configs\/prometheus\.yml:\/etc\/prometheus\/prometheus\.yml/, 'prometheus.yml is mounted');
 });
