@@ -57,6 +57,7 @@ scopecast demo is running (edge + origin on this machine, embedded registry)
 
   trainee page     ${originUrl}/watch/${args.stream}
   expert page      ${originUrl}/expert/${args.stream}   (WebRTC, falls back to LL-HLS)
+  latency status   ${originUrl}/status   (every viewer's latency, per hop; expert alerts)
   LL-HLS playlist  ${originUrl}/hls/${args.stream}/index.m3u8
   origin streams   ${originUrl}/api/streams     metrics ${originUrl}/metrics
   edge streams     http://${shown}:${edge.config.http.port}/api/streams

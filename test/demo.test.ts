@@ -32,6 +32,16 @@ t.test('demo: stream playable at the printed URL, clean SIGTERM', async (t) => {
     return text.includes('#EXT-X-PART:') ? text : undefined;
   }, 30_000, 'LL-HLS parts from the synthetic console');
   t.match(playlist, /#EXT-X-PRELOAD-HINT/);
+  const statusUrl = /latency status\s+(\S+)/.exec(output)?.[1];
+  t.equal(statusUrl, `http://127.0.0.1:${originPort}/status`, 'the status page URL is printed');
+  t.equal((await fetch(statusUrl!)).status, 200);
+  // The edge's control link reports its encoder to the origin.
+  const demoStatus = await eventually(async () => {
+    const body = (await (await fetch(`http://127.0.0.1:${originPort}/api/status`)).json()) as { streams: Array<{ stream: string; ingest: { encoderSpeed: number | null; fps: number } }> };
+    const s = body.streams.find((x) => x.stream === 'demo');
+    return s && s.ingest.encoderSpeed !== null && s.ingest.fps > 0 ? s : undefined;
+  }, 20_000, 'encoder stats from the edge on /api/status');
+  t.ok(demoStatus.ingest.encoderSpeed! > 0, `encoder speed ${demoStatus.ingest.encoderSpeed}x, ${demoStatus.ingest.fps.toFixed(1)} fps arriving`);
   const edgeStreams = (await (await fetch(`http://127.0.0.1:${edgePort}/api/streams`)).json()) as { streams: unknown[] };
   t.equal(edgeStreams.streams.length, 1);
   const demoFfmpegs = async (): Promise<number[]> => ffmpegChildren(child.pid);
