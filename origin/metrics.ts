@@ -61,10 +61,10 @@ export class OriginMetrics {
       gauge.set({ stream, path: 'llhls' }, counts.llhls);
     }
   });
-  readonly ingestBitrate = this.#bookGauge('scopecast_ingest_bitrate_bps', 'Media bits per second arriving from the edge (LL-HLS feed, last 3 s)', ['stream'], (book, gauge) => {
+  readonly ingestBitrate = this.#bookGauge('scopecast_ingest_bitrate_bps', 'Media bits per second arriving from the edge (LL-HLS feed, last 5 s)', ['stream'], (book, gauge) => {
     for (const s of book.snapshot().streams) gauge.set({ stream: s.stream }, s.ingest.bitrateBps);
   });
-  readonly ingestFps = this.#bookGauge('scopecast_ingest_fps', 'Video frames per second arriving from the edge (last 3 s)', ['stream'], (book, gauge) => {
+  readonly ingestFps = this.#bookGauge('scopecast_ingest_fps', 'Video frames per second arriving from the edge (last 5 s)', ['stream'], (book, gauge) => {
     for (const s of book.snapshot().streams) gauge.set({ stream: s.stream }, s.ingest.fps);
   });
   readonly encoderSpeed = this.#bookGauge('scopecast_encoder_speed', "The edge encoder's speed (1 = real time), as the edge reports it", ['stream'], (book, gauge) => {

@@ -76,7 +76,7 @@ interface StreamBook {
 }
 
 const HOP_WINDOW_MS = 10_000;
-const RATE_WINDOW_MS = 3_000;
+const RATE_WINDOW_MS = 5_000;
 const HOPS: readonly Hop[] = ['ingest_to_encoded', 'edge_to_origin', 'origin_to_player', 'end_to_end'];
 
 export class LatencyBook {
