@@ -14,3 +14,14 @@ export {
   type StampReaderEvents,
   type StampReaderInput,
 } from './stamp-reader.js';
+export {
+  LatencyProbe,
+  frameClocks,
+  llhlsUrl,
+  type FrameClock,
+  type ProbeFrame,
+  type UnmatchedReason,
+  type LatencyProbeEvents,
+  type LatencyProbeOptions,
+  type LatencyProbeStats,
+} from './latency-probe.js';
