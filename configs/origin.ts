@@ -34,6 +34,22 @@ export interface OriginConfig {
      */
     fastStartMaxAgeMs: number;
   };
+  recordings: {
+    /** Record every live stream (segments, VOD playlist, annotations, chapters). */
+    enabled: boolean;
+    /** Where recordings are written; each case gets its own directory. */
+    dir: string;
+    /** Recordings older than this are deleted, days (0 = keep forever). */
+    retentionDays: number;
+    /** Keys that may delete recordings (header x-scopecast-admin-key); empty = nobody may. */
+    adminKeys: string[];
+  };
+  annotations: {
+    /** Drawings fade this long after they appear unless pinned, ms. */
+    fadeMs: number;
+    /** Annotations kept per stream for reconnecting viewers. */
+    retain: number;
+  };
   /** Redis registry URL; empty = embedded in-process registry (one machine). */
   redisUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -79,10 +95,32 @@ const schema = {
       },
       required: [...WEBRTC_COMMON_REQUIRED, 'maxViewersPerStream', 'viewerQueuePackets', 'fastStartMaxAgeMs'],
     },
+    recordings: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        dir: { type: 'string', default: 'recordings', minLength: 1 },
+        retentionDays: { type: 'number', default: 30, minimum: 0 },
+        adminKeys: { type: 'array', items: { type: 'string', minLength: 16, maxLength: 256 }, default: [] },
+      },
+      required: ['enabled', 'dir', 'retentionDays', 'adminKeys'],
+    },
+    annotations: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        fadeMs: { type: 'integer', default: 5000, minimum: 500, maximum: 600_000 },
+        retain: { type: 'integer', default: 10_000, minimum: 100, maximum: 1_000_000 },
+      },
+      required: ['fadeMs', 'retain'],
+    },
     redisUrl: { type: 'string', default: '', pattern: '^(|rediss?://.*)$' },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
-  required: ['http', 'ingest', 'hls', 'webrtc', 'redisUrl', 'logLevel'],
+  required: ['http', 'ingest', 'hls', 'webrtc', 'recordings', 'annotations', 'redisUrl', 'logLevel'],
 } as unknown as JSONSchemaType<OriginConfig>;
 
 export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => webrtcProblems(c.webrtc));

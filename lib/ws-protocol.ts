@@ -1,6 +1,7 @@
 // Messages on the origin's WebSocket (/ws for edges, /ws/<stream> for viewers): clock pings,
 // who is on the other end, latency reports. JSON text frames. Shared by the origin (which checks
 // every field), the edge and the pages, so it imports nothing from Node or the DOM.
+import { parseAnnotation, type Annotation, type AnnotationEvent } from './annotations.js';
 import type { ClockPing, ClockPong } from './clock-sync.js';
 import { isStreamName } from './stream-name.js';
 
@@ -17,6 +18,17 @@ export interface HelloMessage {
   role: WsRole;
   /** Edges only: the id they use on ingest, so their clock offset applies to their stamps. */
   edgeId?: string;
+  /**
+   * Viewers: the last annotation seq already seen (0 = none). The origin then sends every later
+   * one it still holds, in order, before live ones: a reconnect loses and repeats nothing.
+   */
+  since?: number;
+}
+
+/** Draw (expert and surgeon only; a trainee gets 'refused'). */
+export interface AnnotateMessage {
+  type: 'annotate';
+  annotation: Annotation;
 }
 
 /** A viewer's latency: origin-synced now minus the ingest wall clock of the frame on screen. */
@@ -45,7 +57,7 @@ export interface EdgeStatsMessage {
   encodeMs: { llhls: number | null; webrtc: number | null };
 }
 
-export type ClientMessage = ClockPing | HelloMessage | ReportMessage | OffsetMessage | EdgeStatsMessage;
+export type ClientMessage = ClockPing | HelloMessage | ReportMessage | OffsetMessage | EdgeStatsMessage | AnnotateMessage;
 
 export interface WelcomeMessage {
   type: 'welcome';
@@ -60,7 +72,22 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type ServerMessage = ClockPong | WelcomeMessage | ErrorMessage;
+/** One annotation, live or replayed after a reconnect (seq tells which are new). */
+export interface AnnotationMessage {
+  type: 'annotation';
+  event: AnnotationEvent;
+}
+
+/** A well-formed request this connection may not make (e.g. a trainee drawing); it stays open. */
+export interface RefusedMessage {
+  type: 'refused';
+  code: string;
+  message: string;
+  /** The annotation id that was refused, if any. */
+  id?: string;
+}
+
+export type ServerMessage = ClockPong | WelcomeMessage | ErrorMessage | AnnotationMessage | RefusedMessage;
 
 const EDGE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -89,12 +116,14 @@ export function parseClientMessage(text: string): { ok: true; message: ClientMes
       return { ok: true, message: { type: 'ping', id: value.id as number, t0: value.t0 } };
     }
     case 'hello': {
-      const extra = onlyKeys(value, ['type', 'role', 'edgeId']);
+      const extra = onlyKeys(value, ['type', 'role', 'edgeId', 'since']);
       if (extra) return bad(extra);
       if (!WS_ROLES.includes(value.role as WsRole)) return bad(`role must be one of ${WS_ROLES.join(', ')}`);
       if (value.edgeId !== undefined && (typeof value.edgeId !== 'string' || !EDGE_ID.test(value.edgeId))) return bad('edgeId must match [A-Za-z0-9_.-]{1,64}');
+      if (value.since !== undefined && !(Number.isSafeInteger(value.since) && (value.since as number) >= 0)) return bad('since must be a non-negative integer');
       const message: HelloMessage = { type: 'hello', role: value.role as WsRole };
       if (typeof value.edgeId === 'string') message.edgeId = value.edgeId;
+      if (typeof value.since === 'number') message.since = value.since;
       return { ok: true, message };
     }
     case 'report': {
@@ -132,6 +161,13 @@ export function parseClientMessage(text: string): { ok: true; message: ClientMes
           encodeMs: { llhls: enc.llhls, webrtc: enc.webrtc },
         },
       };
+    }
+    case 'annotate': {
+      const extra = onlyKeys(value, ['type', 'annotation']);
+      if (extra) return bad(extra);
+      const parsed = parseAnnotation(value.annotation);
+      if (!parsed.ok) return bad(parsed.error);
+      return { ok: true, message: { type: 'annotate', annotation: parsed.annotation } };
     }
     default:
       return { ok: false, error: `unknown message type ${JSON.stringify(String(value.type).slice(0, 20))}` };

@@ -3,7 +3,9 @@
 // were moved onto, and reports the page's latency once a second. Errors are data: while the
 // socket is down the page keeps playing, badges use the last offset, and it reconnects.
 import { ClockSync } from '../../lib/clock-sync.js';
-import type { ClientMessage, ServerMessage, WsPath, WsRole } from '../../lib/ws-protocol.js';
+import type { ClientMessage, HelloMessage, ServerMessage, WsPath, WsRole } from '../../lib/ws-protocol.js';
+
+export type ServerMessageListener = (message: ServerMessage) => void;
 
 export interface LatencyLinkOptions {
   /** ws(s)://host/ws/<stream>; built from location by latencyLinkUrl(). */
@@ -14,6 +16,8 @@ export interface LatencyLinkOptions {
   reportIntervalMs?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Extra hello fields on every (re)connect, e.g. the last annotation seq seen (since). */
+  hello?: () => Partial<Pick<HelloMessage, 'since'>>;
   /** For tests: a WebSocket constructor. */
   WebSocketImpl?: typeof WebSocket;
 }
@@ -33,6 +37,8 @@ export class LatencyLink {
   #reports = 0;
   #viewerId: string | null = null;
   #destroyed = false;
+  readonly #listeners = new Set<ServerMessageListener>();
+  readonly #openListeners = new Set<() => void>();
 
   constructor(options: LatencyLinkOptions) {
     this.#options = options;
@@ -67,7 +73,8 @@ export class LatencyLink {
     this.#socket = socket;
     socket.addEventListener('open', () => {
       this.#retryMs = this.#options.retryMinMs ?? 1000;
-      this.#send({ type: 'hello', role: this.#options.role });
+      this.#send({ type: 'hello', role: this.#options.role, ...this.#options.hello?.() });
+      for (const listener of this.#openListeners) listener();
       this.#clock.start();
       this.#reportTimer = setInterval(() => this.#report(), this.#options.reportIntervalMs ?? 1000);
     });
@@ -85,6 +92,8 @@ export class LatencyLink {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#clock.destroy();
+    this.#listeners.clear();
+    this.#openListeners.clear();
     this.#stopReports();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
@@ -114,6 +123,35 @@ export class LatencyLink {
     }
     if (message.type === 'pong') this.#clock.onPong(message);
     else if (message.type === 'welcome') this.#viewerId = message.id;
+    for (const listener of this.#listeners) {
+      try {
+        listener(message);
+      } catch {
+        // a listener's failure is its own; the link and the others go on
+      }
+    }
+  }
+
+  /** Every message from the origin (annotations, refusals...). Returns the unsubscribe function. */
+  onMessage(listener: ServerMessageListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Called after each (re)connect's hello. Returns the unsubscribe function. */
+  onOpen(listener: () => void): () => void {
+    this.#openListeners.add(listener);
+    return () => this.#openListeners.delete(listener);
+  }
+
+  /** Send a message now; false when the link is down (the caller decides whether to retry). */
+  send(message: ClientMessage): boolean {
+    try {
+      this.#send(message);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #send(message: ClientMessage): void {
