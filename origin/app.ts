@@ -7,6 +7,8 @@ import { ingestPlugin } from './ingest-plugin.js';
 import { OriginMetrics } from './metrics.js';
 import { expertPlugin } from './expert-plugin.js';
 import { playerPlugin } from './player-plugin.js';
+import { LocalAnnotationHub, type AnnotationHub } from './annotations/hub.js';
+import { RedisAnnotationHub } from './annotations/redis-hub.js';
 import { EdgeClocks } from './latency/edge-clocks.js';
 import { LatencyBook } from './latency/latency-book.js';
 import { statusPlugin } from './status-plugin.js';
@@ -22,6 +24,8 @@ export interface OriginApp {
   readonly metrics: OriginMetrics;
   /** Latency reports, hop delays, alerts: what /status and the latency metrics show. */
   readonly latency: LatencyBook;
+  /** Annotation logs: in-process, or shared by every origin through Redis (redisUrl). */
+  readonly annotations: AnnotationHub;
   /** Stop accepting, release blocked requests, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -47,6 +51,20 @@ export async function build(input: unknown): Promise<OriginApp> {
       active ? app.log.warn({ alert }, alert.message) : app.log.info({ stream: alert.stream, viewer: alert.viewerId }, 'expert latency back under the threshold'),
   });
   metrics.useLatencyBook(latency);
+  // ioredis reports every failed reconnect: one log line per 10 s is enough for the IT team.
+  let redisWarnedAt = 0;
+  const annotations: AnnotationHub = config.redisUrl
+    ? new RedisAnnotationHub({
+        url: config.redisUrl,
+        retain: config.annotations.retain,
+        onError: (err) => {
+          if (Date.now() - redisWarnedAt < 10_000) return;
+          redisWarnedAt = Date.now();
+          app.log.warn({ err: err.message }, 'redis (annotations) unavailable; retrying');
+        },
+      })
+    : new LocalAnnotationHub({ retain: config.annotations.retain });
+  app.addHook('onClose', async () => annotations.close());
   registry.on('started', (stream) => latency.setLive(stream.name, true));
   registry.on('ended', (stream) => latency.setLive(stream.name, false));
   registry.on('removed', (stream) => {
@@ -59,7 +77,7 @@ export async function build(input: unknown): Promise<OriginApp> {
     registry.close();
   });
 
-  await app.register(wsPlugin, { latency, edgeClocks });
+  await app.register(wsPlugin, { latency, edgeClocks, annotations });
   await app.register(ingestPlugin, { config, registry, metrics, latency, edgeClocks });
   await app.register(hlsPlugin, { config, registry, metrics });
   await app.register(whepPlugin, { config, registry, metrics });
@@ -75,6 +93,7 @@ export async function build(input: unknown): Promise<OriginApp> {
     registry,
     metrics,
     latency,
+    annotations,
     close: () => (closed ??= app.close().then(() => registry.close())),
   };
 }

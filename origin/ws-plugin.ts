@@ -5,8 +5,10 @@ import { randomUUID } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
+import { DRAWING_ROLES, type AnnotationEvent, type AnnotatorRole } from '../lib/annotations.js';
 import { isStreamName } from '../lib/stream-name.js';
 import { WS_MAX_MESSAGE_BYTES, parseClientMessage, type ServerMessage, type WsRole } from '../lib/ws-protocol.js';
+import type { AnnotationHub } from './annotations/hub.js';
 import type { EdgeClocks } from './latency/edge-clocks.js';
 import type { LatencyBook } from './latency/latency-book.js';
 import type { ViewerRole } from './latency/status-types.js';
@@ -14,6 +16,7 @@ import type { ViewerRole } from './latency/status-types.js';
 export interface WsPluginOptions {
   latency: LatencyBook;
   edgeClocks: EdgeClocks;
+  annotations: AnnotationHub;
 }
 
 /** Close codes (RFC 6455): policy violation, and our own range for "not allowed here". */
@@ -22,6 +25,12 @@ const CLOSE_POLICY = 1008;
 const MAX_MESSAGES_PER_SECOND = 100;
 /** Dead peers (no pong) are dropped after one missed heartbeat. */
 const HEARTBEAT_MS = 15_000;
+/** A viewer that never says hello gets annotations after this anyway, ms. */
+const HELLO_WAIT_MS = 2000;
+/** A first connection (no `since`) gets this many recent annotations: pinned ones and the fading. */
+const JOIN_REPLAY = 200;
+/** Live annotations held while the replay for a (re)joining viewer is read. */
+const MAX_PENDING = 5000;
 
 export async function wsPlugin(app: FastifyInstance, options: WsPluginOptions): Promise<void> {
   await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
@@ -58,6 +67,13 @@ class Connection {
   #windowCount = 0;
   #alive = true;
   #heartbeat: ReturnType<typeof setInterval> | null = null;
+  /** Annotations: highest seq sent; live events held until the replay is out (null = flowing). */
+  #lastSent = 0;
+  #pending: AnnotationEvent[] | null = [];
+  #offAnnotations: (() => void) | null = null;
+  #helloTimer: ReturnType<typeof setTimeout> | null = null;
+  #closed = false;
+  #replaying = false;
 
   constructor(socket: WebSocket, stream: string | null, options: WsPluginOptions, log: FastifyBaseLogger) {
     this.#socket = socket;
@@ -69,7 +85,12 @@ class Connection {
   start(): void {
     const socket = this.#socket;
     // Until it says otherwise a viewer is a trainee: the role that may do least.
-    if (this.#stream) this.#options.latency.viewerJoined(this.#stream, this.id, 'trainee');
+    if (this.#stream) {
+      this.#options.latency.viewerJoined(this.#stream, this.id, 'trainee');
+      const stream = this.#stream;
+      this.#offAnnotations = this.#options.annotations.subscribe(stream, (event) => this.#onAnnotation(event));
+      this.#helloTimer = setTimeout(() => void this.#replay(undefined), HELLO_WAIT_MS);
+    }
     socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
     socket.on('pong', () => (this.#alive = true));
     socket.on('close', () => this.#onClose());
@@ -83,9 +104,54 @@ class Connection {
   }
 
   #onClose(): void {
+    this.#closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+    this.#offAnnotations?.();
+    this.#offAnnotations = null;
+    this.#pending = null;
     if (this.#stream) this.#options.latency.viewerLeft(this.#stream, this.id);
+  }
+
+  /**
+   * Replay what a (re)joining viewer has not seen, then let live events flow. Live events that
+   * arrive meanwhile are held and merged by seq: nothing lost, nothing twice, in order.
+   */
+  async #replay(since: number | undefined): Promise<void> {
+    if (this.#helloTimer) clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
+    const stream = this.#stream;
+    if (!stream || this.#pending === null || this.#replaying) return;
+    this.#replaying = true;
+    try {
+      const hub = this.#options.annotations;
+      await hub.ready(stream);
+      let backlog = await hub.since(stream, since ?? 0);
+      if (since === undefined) backlog = backlog.slice(-JOIN_REPLAY);
+      if (this.#closed) return;
+      for (const event of backlog) this.#sendAnnotation(event);
+    } catch (err) {
+      this.#log.warn({ stream, err: (err as Error).message }, 'annotation replay failed');
+    }
+    const held = this.#pending ?? [];
+    this.#pending = null;
+    for (const event of held) this.#sendAnnotation(event);
+  }
+
+  #onAnnotation(event: AnnotationEvent): void {
+    if (this.#pending) {
+      if (this.#pending.length < MAX_PENDING) this.#pending.push(event);
+      return;
+    }
+    this.#sendAnnotation(event);
+  }
+
+  #sendAnnotation(event: AnnotationEvent): void {
+    if (event.seq <= this.#lastSent) return;
+    this.#lastSent = event.seq;
+    send(this.#socket, { type: 'annotation', event });
   }
 
   #refuse(message: string): void {
@@ -116,8 +182,24 @@ class Connection {
         if (m.role === 'edge' && !m.edgeId) return this.#refuse('an edge must say its edgeId');
         this.#role = m.role;
         this.#edgeId = m.edgeId ?? null;
-        if (this.#stream) latency.viewerRole(this.#stream, this.id, m.role as ViewerRole);
+        if (this.#stream) {
+          latency.viewerRole(this.#stream, this.id, m.role as ViewerRole);
+          void this.#replay(m.since);
+        }
         return;
+      case 'annotate': {
+        if (!this.#stream) return this.#refuse('annotations belong on /ws/<stream>');
+        const role = (this.#role ?? 'trainee') as AnnotatorRole;
+        if (!DRAWING_ROLES.includes(role)) {
+          return send(this.#socket, { type: 'refused', code: 'SC_ERR_FORBIDDEN', message: `drawing is for ${DRAWING_ROLES.join(' and ')}s, not ${role}s`, id: m.annotation.id });
+        }
+        const id = m.annotation.id;
+        this.#options.annotations.publish(this.#stream, this.id, role, m.annotation).catch((err: Error) => {
+          this.#log.warn({ stream: this.#stream, err: err.message }, 'annotation not relayed');
+          send(this.#socket, { type: 'refused', code: 'SC_ERR_UNAVAILABLE', message: 'annotation relay unavailable; try again', id });
+        });
+        return;
+      }
       case 'report':
         if (!this.#stream) return this.#refuse('reports belong on /ws/<stream>');
         return latency.report(this.#stream, this.id, m.path, m.latencyMs);

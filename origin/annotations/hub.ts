@@ -10,6 +10,12 @@ export interface AnnotationHub {
   publish(stream: string, author: string, role: AnnotatorRole, annotation: Annotation): Promise<AnnotationEvent>;
   /** Every event from now on, in seq order. Returns the unsubscribe function. */
   subscribe(stream: string, listener: AnnotationListener): () => void;
+  /**
+   * Resolves once the stream's subscription is live (a Redis reader has its position): an event
+   * published after this is delivered, one published before is in since(). Await it between
+   * subscribe() and since() so a joiner neither misses nor repeats anything.
+   */
+  ready(stream: string): Promise<void>;
   /** Events with seq > after that are still held (the log keeps the last `retain`), in order. */
   since(stream: string, after: number): Promise<AnnotationEvent[]>;
   /** Drop a stream's log (it ended and was recorded). */
@@ -56,6 +62,8 @@ export class LocalAnnotationHub implements AnnotationHub {
       if (set.size === 0 && this.#listeners.get(stream) === set) this.#listeners.delete(stream);
     };
   }
+
+  async ready(): Promise<void> {}
 
   async since(stream: string, after: number): Promise<AnnotationEvent[]> {
     return (this.#logs.get(stream)?.events ?? []).filter((e) => e.seq > after);
