@@ -51,6 +51,12 @@ export interface EdgeConfig {
   };
   /** Scratch directory (node-media-server's store). */
   workDir: string;
+  recording: {
+    /** Keep the edge's own copy of every case (survives uplink outages). */
+    enabled: boolean;
+    /** Where; empty = <workDir>/recordings. */
+    dir: string;
+  };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -123,9 +129,19 @@ const schema = {
       required: ['path', 'restartMinMs', 'restartMaxMs'],
     },
     workDir: { type: 'string', default: 'data/edge', minLength: 1 },
+    recording: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        dir: { type: 'string', default: '' },
+      },
+      required: ['enabled', 'dir'],
+    },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
-  required: ['edgeId', 'http', 'rtmp', 'origin', 'consoles', 'webrtc', 'ffmpeg', 'workDir', 'logLevel'],
+  required: ['edgeId', 'http', 'rtmp', 'origin', 'consoles', 'webrtc', 'ffmpeg', 'workDir', 'recording', 'logLevel'],
 } as unknown as JSONSchemaType<EdgeConfig>;
 
 export const loadEdgeConfig = configLoader<EdgeConfig>('edge', schema, (c) => {

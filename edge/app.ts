@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PROFILES, type ConsoleProfile } from '../codecs/profiles/index.js';
 import { loadEdgeConfig, type EdgeConfig } from '../configs/index.js';
 import { InvalidStateError } from '../lib/errors.js';
@@ -12,6 +12,8 @@ import { WhipIngest } from './ingest/whip-ingest.js';
 import { whipPlugin } from './ingest/whip-plugin.js';
 import { EdgeMetrics } from './metrics.js';
 import { OriginLink } from './origin-link.js';
+import { LocalRecorder } from './recording/local-recorder.js';
+import { edgeRecordingsPlugin } from './recording/recordings-plugin.js';
 import { StreamPipeline, type EncoderStats } from './pipeline/stream-pipeline.js';
 
 export interface EdgeApp {
@@ -40,6 +42,8 @@ export async function build(input: unknown): Promise<EdgeApp> {
   installErrorHandler(app);
   const rtmpUrl = `rtmp://${config.rtmp.host}:${config.rtmp.port}`;
   await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl, whip: config.webrtc.enabled });
+  const recordingsRoot = resolve(config.recording.dir || join(config.workDir, 'recordings'));
+  await app.register(edgeRecordingsPlugin, { root: recordingsRoot });
 
   const profileFor = (stream: string): ConsoleProfile => PROFILES[config.consoles.streams[stream] ?? config.consoles.defaultProfile];
 
@@ -62,6 +66,7 @@ export async function build(input: unknown): Promise<EdgeApp> {
       restartMaxMs: config.ffmpeg.restartMaxMs,
       log: app.log,
       metrics,
+      recorder: config.recording.enabled ? new LocalRecorder({ root: recordingsRoot, stream, log: app.log }) : null,
     });
     pipelines.set(stream, pipeline);
     pipeline.once('closed', () => {

@@ -5,6 +5,7 @@ import { PROGRESS_OUTPUT_FD, REALTIME_OUTPUT_FD, transcodeArgs, type ConsoleProf
 import { InvalidStateError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
 import type { MediaInput } from '../ingest/media-input.js';
+import type { LocalRecorder } from '../recording/local-recorder.js';
 import type { EdgeMetrics } from '../metrics.js';
 import { RealtimeUplink } from '../uplink/realtime-uplink.js';
 import { StreamUplink, type UplinkTarget } from '../uplink/stream-uplink.js';
@@ -20,6 +21,8 @@ export interface StreamPipelineOptions {
   restartMaxMs: number;
   log: FastifyBaseLogger;
   metrics: EdgeMetrics;
+  /** The edge's own copy of the case (null = not recorded here). Closed with the pipeline. */
+  recorder: LocalRecorder | null;
 }
 
 /** What the encoder reports about itself, for the origin's status and metrics. */
@@ -91,7 +94,10 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
       metrics.uplinkQueueBytes.set({ stream: this.stream }, this.#uplink.stats.queuedBytes);
     });
     this.#uplink.on('failed', () => metrics.uplinkFailures.inc({ stream: this.stream }));
-    this.#uplink.on('dropped', (count) => metrics.uplinkDropped.inc({ stream: this.stream }, count));
+    this.#uplink.on('dropped', (count, _bytes, span) => {
+      metrics.uplinkDropped.inc({ stream: this.stream }, count);
+      if (span) options.recorder?.noteUplinkGap(span.fromMs, span.toMs, count);
+    });
 
     this.#supervisor = new FfmpegSupervisor({
       processOptions: () => ({
@@ -153,6 +159,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
       encoderStats: this.encoderStats,
       uplink: this.#uplink.stats,
       realtime: this.#realtime.stats,
+      recording: this.#options.recorder?.meta ?? null,
       ...(this.#options.source.stats ? { input: this.#options.source.stats } : {}),
     };
   }
@@ -169,6 +176,7 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
       this.#uplink.end();
       await this.#uplink.drain(drainTimeoutMs);
       this.#uplink.close();
+      await this.#options.recorder?.close();
       this.emit('closed');
     })();
     return this.#closing;
@@ -245,10 +253,12 @@ export class StreamPipeline extends TypedEmitter<StreamPipelineEvents> {
   #onUnit(kind: 'init' | 'fragment', data: Buffer): void {
     if (kind === 'init') {
       this.#init = parseInit(data);
+      this.#options.recorder?.init(data);
       this.#uplink.sendInit(data);
       return;
     }
     if (!this.#init) return;
+    this.#options.recorder?.fragment(data);
     const info = parseFragment(data, this.#init);
     this.#fragments += 1;
     this.#options.metrics.fragments.inc({ stream: this.stream });

@@ -34,8 +34,11 @@ export interface StreamUplinkEvents extends Record<string, unknown[]> {
   sent: [info: { kind: 'init' | 'fragment' | 'end'; bytes: number; delayMs: number | undefined }];
   /** A request failed; it will be retried. */
   failed: [error: Error];
-  /** Fragments dropped because the queue was full (uplink too slow or down). */
-  dropped: [count: number, bytes: number];
+  /**
+   * Fragments dropped because the queue was full (uplink too slow or down); span = the ingest
+   * wall clocks of the first and last dropped fragment, when known.
+   */
+  dropped: [count: number, bytes: number, span: { fromMs: number; toMs: number } | null];
   /** Everything queued before end() was delivered (or abandoned by close()). */
   drained: [];
 }
@@ -138,6 +141,8 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
   #enforceBound(): void {
     let dropped = 0;
     let droppedBytes = 0;
+    let fromMs = Number.POSITIVE_INFINITY;
+    let toMs = Number.NEGATIVE_INFINITY;
     while (this.#queuedBytes > this.#target.queueBytes) {
       // Never drop the item being sent (index 0 while sending).
       const start = this.#sending ? 1 : 0;
@@ -155,13 +160,17 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
           this.#queuedBytes -= item.data.length;
           droppedBytes += item.data.length;
         }
+        if (item.kind === 'fragment' && item.wallClockMs !== undefined) {
+          fromMs = Math.min(fromMs, item.wallClockMs);
+          toMs = Math.max(toMs, item.wallClockMs);
+        }
         dropped += 1;
       }
     }
     if (dropped > 0) {
       this.#droppedFragments += dropped;
       this.#log.warn({ stream: this.#info.stream, dropped, droppedBytes }, 'uplink queue full: dropped oldest GOP');
-      this.emit('dropped', dropped, droppedBytes);
+      this.emit('dropped', dropped, droppedBytes, Number.isFinite(fromMs) ? { fromMs, toMs } : null);
     }
   }
 
