@@ -7,6 +7,7 @@ import { FfmpegProcess } from '../../codecs/ffmpeg/index.js';
 import { build as buildEdge, type EdgeApp } from '../../edge/index.js';
 import { build as buildOrigin, type OriginApp } from '../../origin/index.js';
 import { freePort } from '../../lib/net.js';
+import { FaultProxy } from '../../loadtest/fault-proxy.js';
 
 export interface Stack {
   origin: OriginApp;
@@ -14,6 +15,8 @@ export interface Stack {
   originUrl: string;
   edgeUrl: string;
   rtmpUrl: (stream: string) => string;
+  /** The edge -> origin link, when the stack was started with uplinkProxy. */
+  uplink: FaultProxy | null;
   close: () => Promise<void>;
 }
 
@@ -25,6 +28,10 @@ export interface StackOptions {
   edgeWebrtc?: Record<string, unknown>;
   /** Overrides for the origin's webrtc (WHEP) section; ICE stays on loopback. */
   originWebrtc?: Record<string, unknown>;
+  /** Route the edge's uplink (ingest and control link) through a FaultProxy (stack.uplink). */
+  uplinkProxy?: boolean;
+  /** Overrides for the edge's origin section (queue, retries, timeouts). */
+  edgeOrigin?: Record<string, unknown>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -39,11 +46,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logLevel: 'silent',
   });
   const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });
+  let uplink: FaultProxy | null = null;
+  if (options.uplinkProxy) {
+    uplink = new FaultProxy({ host: '127.0.0.1', port: Number(new URL(originUrl).port) });
+    await uplink.listen();
+  }
+  const edgeOriginUrl = uplink ? `http://127.0.0.1:${uplink.port}` : originUrl;
   const rtmpPort = await freePort();
   const edge = await buildEdge({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: rtmpPort, publishGraceMs: options.publishGraceMs ?? 300 },
-    origin: { url: originUrl, ingestKey: key },
+    origin: { ...options.edgeOrigin, url: edgeOriginUrl, ingestKey: key },
     // WHIP ICE on loopback only, like the origin's WHEP.
     webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'], ...options.edgeWebrtc },
     workDir,
@@ -56,8 +69,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     originUrl,
     edgeUrl,
     rtmpUrl: (stream) => `rtmp://127.0.0.1:${rtmpPort}/live/${stream}`,
+    uplink,
     close: async () => {
       await edge.close();
+      await uplink?.close();
       await origin.close();
       rmSync(workDir, { recursive: true, force: true });
     },
