@@ -19,7 +19,11 @@ t.test('uplink blackhole 3 s: viewers back within 2 s of restore, one encoder, e
   const viewer = new WhepClient({ interfaceAddress: '127.0.0.1' });
   t.teardown(() => viewer.close());
   const frames: number[] = [];
-  viewer.on('frame', (f) => frames.push(f.receivedAtMs));
+  const ages: Array<[number, number]> = [];
+  viewer.on('frame', (f) => {
+    frames.push(f.receivedAtMs);
+    if (f.senderWallClockMs !== undefined) ages.push([f.receivedAtMs, f.receivedAtMs - f.senderWallClockMs]);
+  });
   await viewer.connect(`${stack.originUrl}/whep/up1`);
   await eventually(() => (frames.length > 60 ? true : undefined), 20_000, 'frames flowing');
   const encoderPid = stack.edge.pipelines.get('up1')!.encoderPid;
@@ -41,6 +45,14 @@ t.test('uplink blackhole 3 s: viewers back within 2 s of restore, one encoder, e
   const firstPart = await eventually(async () => ((await playlistParts()) > partsDuring ? Date.now() : undefined), 10_000, 'a new LL-HLS part after restore');
   t.ok(firstWebRtc - restoredAt <= 2000, `WebRTC viewer got a new frame ${firstWebRtc - restoredAt} ms after restore`);
   t.ok(firstPart - restoredAt <= 2000, `LL-HLS playlist had a new part ${firstPart - restoredAt} ms after restore`);
+
+  // The backlog the uplink held arrives in a burst: the origin skips it to the next fresh keyframe
+  // rather than show the expert 3 s old pictures.
+  await eventually(() => (ages.some(([at]) => at > firstWebRtc + 1000) ? true : undefined), 10_000, 'a second of frames after restore');
+  const after = ages.filter(([at]) => at >= firstWebRtc).map(([, age]) => age);
+  t.ok(Math.max(...after) < OUTAGE_MS - 1000, `frames after restore are fresh (oldest ${Math.round(Math.max(...after))} ms)`);
+  const api = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { streams: Array<{ stream: string; staleFrames: number }> };
+  t.ok(api.streams.find((s) => s.stream === 'up1')!.staleFrames > 0, `held-back frames skipped: ${api.streams.find((s) => s.stream === 'up1')!.staleFrames}`);
 
   t.equal(stack.edge.pipelines.get('up1')!.encoderPid, encoderPid, 'same encoder process: an uplink outage does not restart encoding');
   const encoders = (await ffmpegChildren()).length;

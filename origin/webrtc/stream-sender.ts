@@ -14,6 +14,15 @@ export interface CachedFrame {
 
 /** A GOP longer than this is not cached (a stalled or keyframe-less encoder): viewers wait. */
 const MAX_CACHED_FRAMES = 90;
+/**
+ * Media this much older than the stream's usual age (the least age seen over the last 10 s) is
+ * not sent: after an uplink outage the edge's held frames arrive in a burst, and showing the
+ * expert seconds-old pictures (then catching up) is worse than a short freeze. Relative, not
+ * absolute: an edge whose encoder runs steadily behind (an overloaded box) still gets through.
+ * Viewers resume at the next fresh keyframe.
+ */
+export const STALE_MEDIA_MS = 1000;
+const AGE_WINDOW_MS = 10_000;
 
 export interface StreamSenderOptions {
   /**
@@ -46,6 +55,11 @@ export class WebRtcStreamSender {
   #closed = false;
   readonly #fastStartMaxAgeMs: number;
   #gop: CachedFrame[] = [];
+  /** Dropping stale media: nothing goes out until a fresh keyframe. */
+  #resyncing = false;
+  #staleFrames = 0;
+  /** (arrival, age) of recent frames, for the usual age. */
+  readonly #ages: Array<[number, number]> = [];
 
   constructor(feed: RealtimeFeed, options: StreamSenderOptions = { fastStartMaxAgeMs: 0 }) {
     this.#feed = feed;
@@ -64,6 +78,11 @@ export class WebRtcStreamSender {
 
   get viewers(): number {
     return this.#sessions.size;
+  }
+
+  /** Frames not sent because they arrived too old (uplink outage backlog). */
+  get staleFrames(): number {
+    return this.#staleFrames;
   }
 
   get sessions(): readonly WhepSession[] {
@@ -86,6 +105,14 @@ export class WebRtcStreamSender {
     const track = this.#feed.track;
     const timestamp = this.#track(frame);
     if (!track) return;
+    const stale = frame.wallClockMs !== undefined && this.#isStale(Date.now() - frame.wallClockMs);
+    if (stale || (this.#resyncing && !frame.keyframe)) {
+      this.#resyncing = true;
+      this.#gop = [];
+      this.#staleFrames += 1;
+      return;
+    }
+    this.#resyncing = false;
     if (this.#sessions.size === 0 && this.#fastStartMaxAgeMs === 0) return;
     let packets: RtpOut[];
     try {
@@ -107,6 +134,20 @@ export class WebRtcStreamSender {
     }
   }
 
+  #isStale(ageMs: number): boolean {
+    const now = Date.now();
+    this.#ages.push([now, ageMs]);
+    while (this.#ages.length > 0 && this.#ages[0]![0] < now - AGE_WINDOW_MS) this.#ages.shift();
+    if (this.#ages.length > 1000) this.#ages.shift();
+    return ageMs > this.#usualAge() + STALE_MEDIA_MS;
+  }
+
+  #usualAge(): number {
+    let least = Number.POSITIVE_INFINITY;
+    for (const [, age] of this.#ages) least = Math.min(least, age);
+    return Number.isFinite(least) ? least : 0;
+  }
+
   #cache(frame: CachedFrame): void {
     if (frame.keyframe) this.#gop = [frame];
     else if (this.#gop.length > 0 && this.#gop.length < MAX_CACHED_FRAMES) this.#gop.push(frame);
@@ -123,7 +164,8 @@ export class WebRtcStreamSender {
 
   #onAudio(packet: RealtimeAudio): void {
     const timestamp = this.#audioClock.timestamp(packet.pts, packet.timescale, packet.generation);
-    if (this.#sessions.size === 0) return;
+    if (this.#sessions.size === 0 || this.#resyncing) return;
+    if (packet.wallClockMs !== undefined && Date.now() - packet.wallClockMs > this.#usualAge() + STALE_MEDIA_MS) return;
     let out: RtpOut;
     try {
       out = this.#opus.packetize(packet.data, timestamp);

@@ -117,5 +117,6 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
 
   app.get('/api/webrtc/sessions', async () => ({
     sessions: [...sessions.values()].map((s) => ({ stream: s.stream, ...s.info })),
+    streams: [...senders.entries()].map(([live, sender]) => ({ stream: live.name, viewers: sender.viewers, staleFrames: sender.staleFrames })),
   }));
 }
