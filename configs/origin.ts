@@ -43,6 +43,8 @@ export interface OriginConfig {
     retentionDays: number;
     /** Keys that may delete recordings (header x-scopecast-admin-key); empty = nobody may. */
     adminKeys: string[];
+    /** A publisher back within this long continues the same recording (a chapter marks it), s. */
+    reconnectGraceSeconds: number;
   };
   annotations: {
     /** Drawings fade this long after they appear unless pinned, ms. */
@@ -101,11 +103,12 @@ const schema = {
       default: {},
       properties: {
         enabled: { type: 'boolean', default: true },
-        dir: { type: 'string', default: 'recordings', minLength: 1 },
+        dir: { type: 'string', default: 'data/origin/recordings', minLength: 1 },
         retentionDays: { type: 'number', default: 30, minimum: 0 },
         adminKeys: { type: 'array', items: { type: 'string', minLength: 16, maxLength: 256 }, default: [] },
+        reconnectGraceSeconds: { type: 'number', default: 30, minimum: 0, maximum: 3600 },
       },
-      required: ['enabled', 'dir', 'retentionDays', 'adminKeys'],
+      required: ['enabled', 'dir', 'retentionDays', 'adminKeys', 'reconnectGraceSeconds'],
     },
     annotations: {
       type: 'object',

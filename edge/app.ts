@@ -11,6 +11,7 @@ import { RtmpIngest } from './ingest/rtmp-ingest.js';
 import { WhipIngest } from './ingest/whip-ingest.js';
 import { whipPlugin } from './ingest/whip-plugin.js';
 import { EdgeMetrics } from './metrics.js';
+import { monitorPlugin } from './monitor-plugin.js';
 import { OriginLink } from './origin-link.js';
 import { LocalRecorder } from './recording/local-recorder.js';
 import { edgeRecordingsPlugin } from './recording/recordings-plugin.js';
@@ -44,6 +45,7 @@ export async function build(input: unknown): Promise<EdgeApp> {
   await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl, whip: config.webrtc.enabled });
   const recordingsRoot = resolve(config.recording.dir || join(config.workDir, 'recordings'));
   await app.register(edgeRecordingsPlugin, { root: recordingsRoot });
+  await app.register(monitorPlugin, { originUrl: config.origin.url });
 
   const profileFor = (stream: string): ConsoleProfile => PROFILES[config.consoles.streams[stream] ?? config.consoles.defaultProfile];
 

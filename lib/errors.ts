@@ -33,6 +33,10 @@ export const ERRORS = {
   SC_ERR_METHOD_NOT_ALLOWED: { message: 'method not allowed on this resource', status: 405 },
   SC_ERR_CONTENT_TYPE: { message: 'unsupported content type', status: 415 },
   SC_ERR_WS_MESSAGE: { message: 'WebSocket message rejected', status: 400 },
+  SC_ERR_RECORDING_NOT_FOUND: { message: 'recording not found', status: 404 },
+  SC_ERR_FORBIDDEN: { message: 'not allowed', status: 403 },
+  SC_ERR_RECORDING_LIVE: { message: 'recording is still live', status: 409 },
+  SC_ERR_RECORDING_INVALID: { message: 'recording request is invalid', status: 400 },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

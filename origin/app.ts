@@ -11,6 +11,7 @@ import { LocalAnnotationHub, type AnnotationHub } from './annotations/hub.js';
 import { RedisAnnotationHub } from './annotations/redis-hub.js';
 import { EdgeClocks } from './latency/edge-clocks.js';
 import { LatencyBook } from './latency/latency-book.js';
+import { registerRecordings, type RecordingService } from './recording/index.js';
 import { statusPlugin } from './status-plugin.js';
 import { StreamRegistry } from './streams/registry.js';
 import { whepPlugin } from './webrtc/whep-plugin.js';
@@ -26,6 +27,8 @@ export interface OriginApp {
   readonly latency: LatencyBook;
   /** Annotation logs: in-process, or shared by every origin through Redis (redisUrl). */
   readonly annotations: AnnotationHub;
+  /** Recordings of every live stream (records nothing when recordings.enabled is false). */
+  readonly recordings: RecordingService;
   /** Stop accepting, release blocked requests, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -38,7 +41,7 @@ export async function build(input: unknown): Promise<OriginApp> {
   let closing = false;
 
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers["x-scopecast-ingest-key"]', 'req.headers.authorization'] },
+    logger: { level: config.logLevel, redact: ['req.headers["x-scopecast-ingest-key"]', 'req.headers["x-scopecast-admin-key"]', 'req.headers.authorization'] },
     forceCloseConnections: true,
     // Media bodies are buffers; JSON bodies stay small.
     bodyLimit: 64 * 1024,
@@ -85,6 +88,8 @@ export async function build(input: unknown): Promise<OriginApp> {
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
   await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep' });
   await app.register(statusPlugin, { snapshot: () => latency.snapshot() });
+  // Registered even when disabled: the library and API still serve what was recorded before.
+  const recordings = await registerRecordings(app, { config, registry, hub: annotations, metrics, reconnectGraceMs: config.recordings.reconnectGraceSeconds * 1000 });
 
   let closed: Promise<void> | null = null;
   return {
@@ -94,6 +99,7 @@ export async function build(input: unknown): Promise<OriginApp> {
     metrics,
     latency,
     annotations,
+    recordings,
     close: () => (closed ??= app.close().then(() => registry.close())),
   };
 }

@@ -46,6 +46,13 @@ export class OriginMetrics {
     buckets: [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5],
     registers: [this.registry],
   });
+  /** Recording writes, deletes and sweeps that failed; the origin logs them and carries on. */
+  readonly recordingErrors = new Counter({
+    name: 'scopecast_recording_errors_total',
+    help: 'Recording disk operations that failed, by operation',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
   readonly liveStreams = new Gauge({
     name: 'scopecast_live_streams',
     help: 'Streams currently live at this origin',

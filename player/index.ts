@@ -22,3 +22,15 @@ export type { ExpertPath, ExpertEvents, ExpertDebugSnapshot } from './expert/typ
 export { renderStatusPage, STATUS_CSS, type StatusPageOptions } from './shared/status-page.js';
 export { buildChart, type ChartInput, type ChartModel } from './status/chart.js';
 export { formatAlert, isStatusSnapshot } from './status/format.js';
+
+export { renderLibraryPage, renderReplayPage, LIBRARY_CSS, RECORDING_ID_RE, isRecordingId, type LibraryPageOptions, type ReplayPageOptions } from './shared/library-page.js';
+export { drawAnnotations, fitVideoRect, toCanvasPoint, ROLE_COLORS, DEFAULT_ANNOTATION_COLOR, type VideoRect, type DrawOptions } from './shared/annotation-renderer.js';
+export { mediaTimeAt, positionOf, type TimelineFragment } from './library/media-time.js';
+
+export { renderMonitorPage, monitorPageCsp, originEndpoints, type MonitorPageOptions, type OriginEndpoints } from './shared/monitor-page.js';
+export { DEFAULT_FADE_MS } from './shared/watch-page.js';
+export { displayedRect, toNormalised, toPixels, normalisedRadius, type Rect } from './shared/annotation-geometry.js';
+export { Gesture, cleanLabel, newAnnotationId, DRAWING_TOOLS, type DrawingTool, type GestureStart } from './shared/annotation-gesture.js';
+export { AnnotationStore, compactEvents } from './shared/annotation-store.js';
+export { renderToolbar, TOOL_BUTTONS } from './shared/annotation-toolbar.js';
+export { monotonic, parseFadeMs, type AnnotationDebugSnapshot } from './shared/annotation-layer.js';

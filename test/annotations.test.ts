@@ -69,7 +69,7 @@ class ResumingViewer {
 }
 
 async function relayTests(t: Test, redis: RedisServer | null): Promise<void> {
-  const o = await build({ http: { host: '127.0.0.1', port: 0 }, redisUrl: redis?.url ?? '', logLevel: 'silent' });
+  const o = await build({ http: { host: '127.0.0.1', port: 0 }, redisUrl: redis?.url ?? '', recordings: { enabled: false }, logLevel: 'silent' });
   const base = (await o.app.listen({ host: '127.0.0.1', port: 0 })).replace(/^http/, 'ws');
   t.teardown(() => o.close());
   const stream = `case${redis ? 'r' : 'l'}`;

@@ -7,7 +7,7 @@ const KEY = 'origin-test-key-0123456789';
 const { init, fragments } = cmafFixture('av.cmaf');
 
 async function origin(t: Test, hls: Record<string, unknown> = {}): Promise<OriginApp> {
-  const o = await build({ ingest: { keys: [KEY] }, hls: { blockingTimeoutMs: 1500, ...hls }, logLevel: 'silent' });
+  const o = await build({ ingest: { keys: [KEY] }, hls: { blockingTimeoutMs: 1500, ...hls }, recordings: { enabled: false }, logLevel: 'silent' });
   t.teardown(() => o.close());
   return o;
 }
@@ -186,7 +186,7 @@ t.test('unknown streams are 404; health, readiness and metrics answer', async (t
 });
 
 t.test('close() is idempotent and releases blocked requests', async (t) => {
-  const o = await build({ hls: { blockingTimeoutMs: 10_000 }, logLevel: 'silent' });
+  const o = await build({ hls: { blockingTimeoutMs: 10_000 }, recordings: { enabled: false }, logLevel: 'silent' });
   await o.app.inject({ method: 'PUT', url: '/ingest/or1/main/init', headers: { 'content-type': 'application/octet-stream' }, payload: init });
   const blocked = o.app.inject({ url: '/hls/or1/main/stream.m3u8?_HLS_msn=1' });
   await new Promise((r) => setTimeout(r, 50));

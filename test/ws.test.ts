@@ -11,7 +11,7 @@ import { eventually } from './helpers/stack.js';
 const KEY = 'ws-test-ingest-key-0123456789';
 
 async function origin(t: Test): Promise<{ o: OriginApp; url: string; ws: string }> {
-  const o = await build({ http: { host: '127.0.0.1', port: 0 }, ingest: { keys: [KEY] }, logLevel: 'silent' });
+  const o = await build({ http: { host: '127.0.0.1', port: 0 }, ingest: { keys: [KEY] }, recordings: { enabled: false }, logLevel: 'silent' });
   const url = await o.app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => o.close());
   return { o, url, ws: url.replace(/^http/, 'ws') };

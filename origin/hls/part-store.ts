@@ -38,10 +38,13 @@ export interface PartInput {
 export interface PartStoreOptions {
   /** Complete segments kept in the window. */
   windowSegments: number;
+  /** Called synchronously when a segment completes (its data is set), before the window trims. */
+  onSegmentComplete?: (segment: Segment) => void;
 }
 
 export class PartStore {
   readonly #windowSegments: number;
+  readonly #onSegmentComplete: ((segment: Segment) => void) | undefined;
   readonly #segments: Segment[] = [];
   #nextMsn = 0;
   #nextPartSeq = 0;
@@ -53,6 +56,7 @@ export class PartStore {
 
   constructor(options: PartStoreOptions) {
     this.#windowSegments = options.windowSegments;
+    this.#onSegmentComplete = options.onSegmentComplete;
   }
 
   /** A new init segment: the next part starts a new segment after a discontinuity. */
@@ -196,6 +200,7 @@ export class PartStore {
     open.complete = true;
     open.data = Buffer.concat(open.parts.map((p) => p.data));
     this.#maxSegmentDuration = Math.max(this.#maxSegmentDuration, open.duration);
+    this.#onSegmentComplete?.(open);
     this.#trim();
   }
 

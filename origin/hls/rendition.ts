@@ -1,6 +1,7 @@
 import { ScopecastError } from '../../lib/errors.js';
+import { TypedEmitter } from '../../lib/typed-emitter.js';
 import type { FragmentInfo, InitInfo } from '../../codecs/fmp4/index.js';
-import { PartStore, type Part } from './part-store.js';
+import { PartStore, type Part, type Segment } from './part-store.js';
 import { writeMediaPlaylist } from './playlist.js';
 
 export interface RenditionOptions {
@@ -12,6 +13,14 @@ export interface RenditionOptions {
   declaredBandwidth: number;
 }
 
+export interface RenditionEvents extends Record<string, unknown[]> {
+  /**
+   * A segment completed (the next keyframe, a new init, or end) with the init segment of its
+   * generation: what a recorder needs. Emitted synchronously; listeners must not block.
+   */
+  segment: [segment: Segment, init: Buffer];
+}
+
 interface Waiter {
   ready: () => boolean;
   resolve: () => void;
@@ -21,7 +30,7 @@ interface Waiter {
  * One rendition of a live stream at the origin: its init segments, its LL-HLS timeline and the
  * requests blocked on it. Owned by a LiveStream; close() releases every waiter.
  */
-export class Rendition {
+export class Rendition extends TypedEmitter<RenditionEvents> {
   readonly name: string;
   readonly partTarget: number;
   readonly #store: PartStore;
@@ -35,11 +44,12 @@ export class Rendition {
   #closed = false;
 
   constructor(options: RenditionOptions) {
+    super();
     this.name = options.name;
     this.partTarget = options.partTarget;
     this.#partHoldBackParts = options.partHoldBackParts;
     this.#declaredBandwidth = options.declaredBandwidth;
-    this.#store = new PartStore({ windowSegments: options.windowSegments });
+    this.#store = new PartStore({ windowSegments: options.windowSegments, onSegmentComplete: (s) => this.#segmentComplete(s) });
   }
 
   /** A new init segment (first, or after the edge's encoder restarted). */
@@ -145,6 +155,12 @@ export class Rendition {
     if (this.#closed) return;
     this.#closed = true;
     for (const waiter of [...this.#waiters]) waiter.resolve();
+  }
+
+  // setInit completes the open segment before it stores the new init, so the old one is still here.
+  #segmentComplete(segment: Segment): void {
+    const init = this.#inits.get(segment.generation)?.data;
+    if (init) this.emit('segment', segment, init);
   }
 
   #changed(): void {

@@ -60,6 +60,16 @@ export class LlHlsFallback {
     if (!options.muted) video.muted = false;
   }
 
+  /** The fallback's <video> (for the annotation overlay). */
+  get video(): HTMLVideoElement {
+    return this.#video;
+  }
+
+  /** PROGRAM-DATE-TIME of the frame on screen; null until known. */
+  get playingDate(): Date | null {
+    return this.#controller.playingDate;
+  }
+
   setClock(now: () => number): void {
     this.#latency.setClock(now);
   }

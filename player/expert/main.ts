@@ -1,6 +1,8 @@
 // Entry of the expert page: WebRTC (WHEP) first, the trainee page's LL-HLS pipeline as fallback.
 // Wires the controllers on one bus and tears them down in reverse order when the page goes away
 // (which also DELETEs the WHEP session).
+import { AnnotationLayer, monotonic, parseFadeMs } from '../shared/annotation-layer.js';
+import { AnnotationTools } from '../shared/annotation-tools.js';
 import { LatencyLink, latencyLinkUrl } from '../shared/latency-link.js';
 import { isValidStreamName } from '../shared/stream-name.js';
 import { Bus } from '../watch/bus.js';
@@ -24,7 +26,7 @@ function start(): () => void {
   const debug = new ExpertDebug({ bus, target: window });
   const view = new PageView({ bus, status: byId('scopecast-status', HTMLElement), pathLabel: byId('scopecast-path', HTMLElement) });
 
-  const { stream, hlsPrefix = '/hls', whepPrefix = '/whep' } = root.dataset;
+  const { stream, hlsPrefix = '/hls', whepPrefix = '/whep', fadeMs } = root.dataset;
   if (!isValidStreamName(stream)) {
     bus.emit('state', 'error', 'Invalid stream name');
     return () => {
@@ -33,6 +35,7 @@ function start(): () => void {
     };
   }
 
+  const stage = byId('scopecast-stage', HTMLElement);
   let shown: number | null = null;
   const offLatency = bus.on('latency', (ms) => (shown = ms));
   // Declared before the controller so its badges measure on the origin-synced clock from the start.
@@ -43,11 +46,13 @@ function start(): () => void {
       const current = path.path;
       return shown === null || current === null ? null : { path: current, latencyMs: shown };
     },
+    // A reconnect resumes after the last drawing received: none lost, none twice.
+    hello: () => layer.hello(),
   });
   const path = new PathController({
     now: link.now,
     bus,
-    stage: byId('scopecast-stage', HTMLElement),
+    stage,
     rtcVideo: byId('scopecast-rtc', HTMLVideoElement),
     hlsSlot: byId('scopecast-hls', HTMLElement),
     badge: byId('scopecast-latency', HTMLElement),
@@ -56,6 +61,25 @@ function start(): () => void {
     hlsWorkerUrl: HLS_WORKER_URL,
     fallbackScriptUrl: FALLBACK_SCRIPT_URL,
   });
+  // The expert sees drawings on the frame they were drawn on (their own at once, as they draw).
+  const mediaTime = monotonic(() => path.mediaTimeOnScreen(), () => path.path);
+  const layer = new AnnotationLayer({
+    container: stage,
+    video: () => path.videoOnScreen,
+    playhead: { now: mediaTime },
+    fadeMs: parseFadeMs(fadeMs),
+    source: link,
+    interactive: true,
+  });
+  const tools = new AnnotationTools({
+    layer,
+    toolbar: byId('scopecast-tools', HTMLElement),
+    note: byId('scopecast-annotation-note', HTMLElement),
+    role: 'expert',
+    mediaTime,
+    link,
+  });
+  if (window.__scopecast) window.__scopecast.annotations = layer.debug;
   const unmute = byId('scopecast-unmute', HTMLButtonElement);
   const onUnmute = (): void => {
     path.setMuted(false);
@@ -67,6 +91,8 @@ function start(): () => void {
 
   return () => {
     unmute.removeEventListener('click', onUnmute);
+    tools.destroy();
+    layer.destroy();
     link.destroy();
     offLatency();
     path.destroy();

@@ -68,6 +68,23 @@ export class PathController {
     return this.#path;
   }
 
+  /** The <video> on screen: WebRTC's, or the fallback's once it runs; null before either. */
+  get videoOnScreen(): HTMLVideoElement | null {
+    if (this.#path === 'webrtc') return this.#options.rtcVideo;
+    if (this.#path === 'llhls') return this.#fallback?.video ?? null;
+    return null;
+  }
+
+  /**
+   * Media time of the frame on screen (edge ingest clock on the origin clock, Unix ms): the WebRTC
+   * frame's capture time, or the fallback's PROGRAM-DATE-TIME. Null while unknown.
+   */
+  mediaTimeOnScreen(): number | null {
+    if (this.#path === 'webrtc') return this.#view?.frames.mediaTime() ?? null;
+    if (this.#path === 'llhls') return this.#fallback?.playingDate?.getTime() ?? null;
+    return null;
+  }
+
   start(): void {
     if (this.#started || this.#destroyed) return;
     this.#started = true;

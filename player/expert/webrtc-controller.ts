@@ -260,6 +260,21 @@ export class FrameLatency {
     this.#capture = { unixMs, rtpTimestamp };
   }
 
+  /**
+   * Edge ingest wall clock (origin clock, Unix ms) of the last presented frame: the media time an
+   * annotation drawn on it carries. Null until a frame with capture time or abs-capture-time.
+   */
+  mediaTime(): number | null {
+    const last = this.#last;
+    if (!last) return null;
+    const { captureTime } = last;
+    // Same mapping as measure(): captureTime is on this page's performance clock.
+    if (typeof captureTime === 'number' && Number.isFinite(captureTime) && captureTime !== 0) return performance.timeOrigin + captureTime;
+    const c = this.#capture;
+    if (!c || typeof last.rtpTimestamp !== 'number') return null;
+    return c.unixMs - ((c.rtpTimestamp - last.rtpTimestamp) | 0) / 90;
+  }
+
   /** Latency of the last presented frame, for a clock `nowMs` (the badge's injectable clock). */
   measure(nowMs: number): number | null {
     const last = this.#last;

@@ -10,6 +10,16 @@ export interface WatchPageOptions {
   scriptUrl: string;
   /** URL of the video.js stylesheet. */
   videoJsCssUrl: string;
+  /** Unpinned drawings fade this long after their media time, ms (origin annotations.fadeMs). Default 5000. */
+  fadeMs?: number;
+}
+
+/** Drawings fade this long after their media time when the server says nothing else, ms. */
+export const DEFAULT_FADE_MS = 5000;
+
+/** The data-fade-ms value: a whole number of ms (the page re-checks it with parseFadeMs). */
+export function fadeMsAttribute(fadeMs: number): string {
+  return String(Number.isFinite(fadeMs) && fadeMs > 0 ? Math.round(fadeMs) : DEFAULT_FADE_MS);
 }
 
 const HTML_ESCAPES: Record<string, string> = {
@@ -54,7 +64,8 @@ export interface PageShell {
   /** The page's <main> element, already escaped. */
   main: string;
   scriptUrl: string;
-  videoJsCssUrl: string;
+  /** The video.js stylesheet; pages without video.js (edge monitor) leave it out. */
+  videoJsCssUrl?: string;
 }
 
 export function renderPageShell(shell: PageShell): string {
@@ -65,8 +76,8 @@ export function renderPageShell(shell: PageShell): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(shell.title)}</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="${escapeHtml(shell.videoJsCssUrl)}">
-<style>${PAGE_CSS}${shell.css ?? ''}</style>
+${shell.videoJsCssUrl === undefined ? '' : `<link rel="stylesheet" href="${escapeHtml(shell.videoJsCssUrl)}">
+`}<style>${PAGE_CSS}${shell.css ?? ''}</style>
 </head>
 <body>
 ${shell.main}
@@ -82,9 +93,10 @@ ${shell.main}
  */
 export function renderWatchPage(options: WatchPageOptions): string {
   const stream = escapeHtml(options.stream);
-  const main = `<main id="scopecast-watch" data-stream="${stream}" data-hls-prefix="${escapeHtml(options.hlsPrefix)}">
+  const fadeMs = fadeMsAttribute(options.fadeMs ?? DEFAULT_FADE_MS);
+  const main = `<main id="scopecast-watch" data-stream="${stream}" data-hls-prefix="${escapeHtml(options.hlsPrefix)}" data-fade-ms="${fadeMs}">
   <h1>scopecast — ${stream}</h1>
-  <div class="sc-stage">
+  <div class="sc-stage" id="scopecast-stage">
     <video id="scopecast-video" class="video-js vjs-default-skin" playsinline muted></video>
     <div class="sc-latency" id="scopecast-latency" data-level="unknown" aria-label="glass-to-glass latency">—</div>
   </div>

@@ -1,5 +1,6 @@
 // Entry of the trainee watch page: reads the stream from the page, wires the controllers on one
 // bus, and tears them down (in reverse order) when the page goes away.
+import { AnnotationLayer, parseFadeMs } from '../shared/annotation-layer.js';
 import { LatencyLink, latencyLinkUrl } from '../shared/latency-link.js';
 import { isValidStreamName } from '../shared/stream-name.js';
 import { Bus } from './bus.js';
@@ -22,6 +23,7 @@ function start(): () => void {
   const root = required('scopecast-watch', HTMLElement);
   const video = required('scopecast-video', HTMLVideoElement);
   const badge = required('scopecast-latency', HTMLElement);
+  const stage = required('scopecast-stage', HTMLElement);
   const statusLine = required('scopecast-status', HTMLElement);
 
   const bus = new Bus<WatchEvents>();
@@ -46,11 +48,31 @@ function start(): () => void {
   // The figure on screen is what gets reported: the same number the trainee sees.
   let shown: number | null = null;
   const offLatency = bus.on('latency', (ms) => (shown = ms));
-  const link = new LatencyLink({
+  const link: LatencyLink = new LatencyLink({
     url: latencyLinkUrl(stream, location),
     role: 'trainee',
     current: () => (shown === null || video.paused ? null : { path: 'llhls', latencyMs: shown }),
+    // A reconnect resumes after the last drawing received: none lost, none twice.
+    hello: () => layer.hello(),
   });
+  // Drawings appear when the playhead reaches the frame they were drawn on; per presented frame
+  // (requestVideoFrameCallback), that frame's PROGRAM-DATE-TIME decides, so they land on it.
+  const playingMs = (): number | null => controller.playingDate?.getTime() ?? null;
+  const layer: AnnotationLayer = new AnnotationLayer({
+    // Inside video.js's wrapper (made by the controller above), so drawings go fullscreen with it.
+    container: video.parentElement ?? stage,
+    video: () => video,
+    playhead: {
+      now: playingMs,
+      atFrame: (v, frame) => {
+        const ms = playingMs();
+        return ms === null ? null : ms + (frame.mediaTime - v.currentTime) * 1000;
+      },
+    },
+    fadeMs: parseFadeMs(root.dataset.fadeMs),
+    source: link,
+  });
+  if (window.__scopecast) window.__scopecast.annotations = layer.debug;
   const latency = new LatencyBadge({ element: badge, bus, playingDate: () => controller.playingDate, now: link.now });
   link.start();
   const catchUp = new CatchUpController({ video, measure: () => controller.liveLatency() });
@@ -58,6 +80,7 @@ function start(): () => void {
 
   return () => {
     catchUp.destroy();
+    layer.destroy();
     link.destroy();
     offLatency();
     latency.destroy();

@@ -1,4 +1,5 @@
 // The page's vocabulary: states, errors as data, bus events, and the debug snapshot contract.
+import type { AnnotationDebugSnapshot } from '../shared/annotation-layer.js';
 import type { EventMap } from './bus.js';
 
 export type WatchState = 'loading' | 'playing' | 'reconnecting' | 'waiting' | 'ended' | 'error';
@@ -42,6 +43,8 @@ export interface ScopecastDebugSnapshot {
   latencyMs: number | null;
   currentTime: number;
   errors: PlayerError[];
+  /** The annotation overlay, on pages that have one. */
+  annotations?: AnnotationDebugSnapshot;
 }
 
 declare global {

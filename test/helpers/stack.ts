@@ -41,6 +41,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     http: { host: '127.0.0.1', port: 0 },
     ingest: { keys: [key] },
     hls: { endedRetentionSeconds: options.endedRetentionSeconds ?? 60 },
+    recordings: { dir: join(workDir, 'origin-recordings') },
     // ICE on loopback only: tests never open media ports on other interfaces.
     webrtc: { ...options.originWebrtc, interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
     logLevel: 'silent',
