@@ -85,8 +85,8 @@ export async function build(input: unknown): Promise<OriginApp> {
   await app.register(hlsPlugin, { config, registry, metrics });
   await app.register(whepPlugin, { config, registry, metrics });
   await app.register(apiPlugin, { registry, metrics, isClosing: () => closing });
-  await app.register(playerPlugin, { hlsPrefix: '/hls' });
-  await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep' });
+  await app.register(playerPlugin, { hlsPrefix: '/hls', fadeMs: config.annotations.fadeMs });
+  await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep', fadeMs: config.annotations.fadeMs });
   await app.register(statusPlugin, { snapshot: () => latency.snapshot() });
   // Registered even when disabled: the library and API still serve what was recorded before.
   const recordings = await registerRecordings(app, { config, registry, hub: annotations, metrics, reconnectGraceMs: config.recordings.reconnectGraceSeconds * 1000 });

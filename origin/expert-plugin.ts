@@ -8,6 +8,8 @@ import { renderExpertPage } from '../player/index.js';
 import { pageBundle, pathPrefix, rejectStreamName, sendPage, serveBundle, servePlayerFiles } from './bundle.js';
 
 export interface ExpertPluginOptions {
+  /** Unpinned drawings fade after this long, ms (config annotations.fadeMs). Default 5000. */
+  fadeMs?: number;
   /** Path prefix under which the HLS plugin serves `/<stream>/index.m3u8`. Default '/hls'. */
   hlsPrefix?: string;
   /** Path prefix of the WHEP endpoint, `POST <whepPrefix>/<stream>`. Default '/whep'. */
@@ -31,7 +33,7 @@ export const expertPlugin: FastifyPluginAsync<ExpertPluginOptions> = async (app,
   app.get<{ Params: { stream: string } }>('/expert/:stream', async (request, reply) => {
     const { stream } = request.params;
     if (rejectStreamName(stream, reply)) return reply;
-    return sendPage(reply, renderExpertPage({ stream, hlsPrefix, whepPrefix, scriptUrl: EXPERT_SCRIPT_URL, videoJsCssUrl: VIDEOJS_CSS_URL }));
+    return sendPage(reply, renderExpertPage({ stream, hlsPrefix, whepPrefix, scriptUrl: EXPERT_SCRIPT_URL, videoJsCssUrl: VIDEOJS_CSS_URL, ...(options.fadeMs !== undefined ? { fadeMs: options.fadeMs } : {}) }));
   });
 
   serveBundle(app, EXPERT_SCRIPT_URL, bundle);

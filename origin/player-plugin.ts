@@ -6,6 +6,8 @@ import { renderWatchPage } from '../player/index.js';
 import { pageBundle, pathPrefix, rejectStreamName, sendPage, serveBundle, servePlayerFiles } from './bundle.js';
 
 export interface PlayerPluginOptions {
+  /** Unpinned drawings fade after this long, ms (config annotations.fadeMs). Default 5000. */
+  fadeMs?: number;
   /** Path prefix under which the HLS plugin serves `/<stream>/index.m3u8`. Default '/hls'. */
   hlsPrefix?: string;
 }
@@ -22,7 +24,7 @@ export const playerPlugin: FastifyPluginAsync<PlayerPluginOptions> = async (app,
   app.get<{ Params: { stream: string } }>('/watch/:stream', async (request, reply) => {
     const { stream } = request.params;
     if (rejectStreamName(stream, reply)) return reply;
-    return sendPage(reply, renderWatchPage({ stream, hlsPrefix, scriptUrl: SCRIPT_URL, videoJsCssUrl: VIDEOJS_CSS_URL }));
+    return sendPage(reply, renderWatchPage({ stream, hlsPrefix, scriptUrl: SCRIPT_URL, videoJsCssUrl: VIDEOJS_CSS_URL, ...(options.fadeMs !== undefined ? { fadeMs: options.fadeMs } : {}) }));
   });
 
   serveBundle(app, SCRIPT_URL, bundle);

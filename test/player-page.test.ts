@@ -6,6 +6,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import t from 'tap';
 import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
 import { playerPlugin } from '../origin/player-plugin.js';
+import { LocalAnnotationHub } from '../origin/annotations/hub.js';
+import { EdgeClocks } from '../origin/latency/edge-clocks.js';
+import { LatencyBook } from '../origin/latency/latency-book.js';
+import { wsPlugin } from '../origin/ws-plugin.js';
 import {
   Bus,
   backoffDelay,
@@ -28,6 +32,8 @@ import { captureConsole, liveHlsArgs, observePage, serveHlsDirs, startLiveHls, w
 async function buildApp(streams: Record<string, string>, control: HlsSwitch = { outage: false }): Promise<{ app: FastifyInstance; base: string }> {
   const app = Fastify();
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
+  // The page's origin link (clock sync, latency reports, annotations) needs the real socket.
+  await app.register(wsPlugin, { latency: new LatencyBook(), edgeClocks: new EdgeClocks(), annotations: new LocalAnnotationHub() });
   serveHlsDirs(app, streams, control);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, base: address };
@@ -146,6 +152,8 @@ t.test('watch page HTML escapes what it embeds', async (t) => {
 t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; assets are served locally', async (t) => {
   const app = Fastify();
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
+  // The page's origin link (clock sync, latency reports, annotations) needs the real socket.
+  await app.register(wsPlugin, { latency: new LatencyBook(), edgeClocks: new EdgeClocks(), annotations: new LocalAnnotationHub() });
   t.teardown(() => app.close());
   for (const url of ['/watch/..%2Fetc', '/watch/a;rm', '/watch/a%20b', `/watch/${'x'.repeat(65)}`]) {
     const res = await app.inject(url);
