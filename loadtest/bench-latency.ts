@@ -21,13 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { build as buildEdge } from '../edge/index.js';
 import { build as buildOrigin } from '../origin/index.js';
 import { freePort } from '../lib/net.js';
-import { ChromiumViewer } from './chromium-viewer.js';
-import { LlHlsClient } from './llhls-client.js';
 import { WEBRTC_CHROMIUM_ARGS } from './chromium.js';
-import { WhepClient } from './whep-client.js';
-
-import { ms, summarize, type Summary } from './stats.js';
-import { StampReader } from './index.js';
+import { measureChromium, measureNodeLlHls, measureNodeWebRtc, type ViewerResult } from './measure.js';
+import { ms, type Summary } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,126 +50,7 @@ if (!clients.every((c) => c === 'node' || c === 'chromium')) {
 }
 const [sourceWidth, sourceHeight] = String(args['source-size']).split('x').map(Number) as [number, number];
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
-
-interface ViewerResult {
-  viewer: string;
-  latency: Summary;
-  ttffMs: number | null;
-  firstFrameAgeMs: number | null;
-  unreadableFrames: number;
-  framesPerSecond: number;
-  /** Median latency per second of the run, for spotting start-up and stalls. */
-  perSecondMedianMs: number[];
-}
-
-function perSecond(samples: Array<[at: number, latency: number]>, from: number): number[] {
-  const buckets: number[][] = [];
-  for (const [at, latency] of samples) (buckets[Math.floor((at - from) / 1000)] ??= []).push(latency);
-  return Array.from(buckets, (b) => (b ? Math.round(summarize(b).median) : -1));
-}
-
-async function measureNode(masterUrl: string): Promise<ViewerResult> {
-  const startedAt = Date.now();
-  const client = new LlHlsClient(masterUrl);
-  const reader = new StampReader({ width: 640, height: 360, input: { kind: 'stdin' } });
-  reader.start();
-  const arrival: number[] = [];
-  const series: Array<[number, number]> = [];
-  let first: { at: number; age: number } | null = null;
-  let unreadable = 0;
-  const measureFrom = startedAt + warmupS * 1000;
-  client.on('init', (data) => reader.stdin?.write(data));
-  client.on('part', (part) => reader.stdin?.write(part.data));
-  client.on('error', (err) => console.error('LL-HLS client error:', err.message));
-  reader.on('unreadable', () => (unreadable += 1));
-  reader.on('sample', (s) => {
-    first ??= { at: s.decodedAtMs, age: s.latencyMs };
-    series.push([s.decodedAtMs, s.latencyMs]);
-    if (s.decodedAtMs >= measureFrom) arrival.push(s.latencyMs);
-  });
-  client.start();
-  await sleep((warmupS + durationS) * 1000);
-  await client.close();
-  await reader.close();
-  const f = first as { at: number; age: number } | null;
-  return {
-    viewer: 'LL-HLS client (node, blocking reload) + ffmpeg decode',
-    latency: summarize(arrival),
-    ttffMs: f ? f.at - startedAt : null,
-    firstFrameAgeMs: f?.age ?? null,
-    unreadableFrames: unreadable,
-    framesPerSecond: arrival.length / durationS,
-    perSecondMedianMs: perSecond(series, startedAt),
-  };
-}
-
-async function measureNodeWebRtc(whepUrl: string): Promise<ViewerResult> {
-  const startedAt = Date.now();
-  const client = new WhepClient({ interfaceAddress: '127.0.0.1' });
-  const reader = new StampReader({ width: 640, height: 360, input: { kind: 'stdin', format: 'h264' } });
-  reader.start();
-  const latencies: number[] = [];
-  const series: Array<[number, number]> = [];
-  let first: { at: number; age: number } | null = null;
-  let unreadable = 0;
-  // An access unit delimiter after each frame ends it for ffmpeg's parser at once (otherwise it
-  // waits for the next frame's first bytes: one frame interval of added latency).
-  const aud = Buffer.from([0, 0, 0, 1, 0x09, 0xf0]);
-  client.on('frame', (f) => reader.stdin?.write(Buffer.concat([f.annexB, aud])));
-  reader.on('unreadable', () => (unreadable += 1));
-  reader.on('sample', (s) => {
-    first ??= { at: s.decodedAtMs, age: s.latencyMs };
-    series.push([s.decodedAtMs, s.latencyMs]);
-    if (s.decodedAtMs >= startedAt + warmupS * 1000) latencies.push(s.latencyMs);
-  });
-  await client.connect(whepUrl);
-  await sleep((warmupS + durationS) * 1000);
-  await client.close();
-  await reader.close();
-  const f = first as { at: number; age: number } | null;
-  return {
-    viewer: 'WHEP client (node werift) + ffmpeg decode',
-    latency: summarize(latencies),
-    ttffMs: f ? f.at - startedAt : null,
-    firstFrameAgeMs: f?.age ?? null,
-    unreadableFrames: unreadable,
-    framesPerSecond: latencies.length / durationS,
-    perSecondMedianMs: perSecond(series, startedAt),
-  };
-}
-
-async function measureChromium(pageUrl: string, selector: string, name: string, extraArgs: readonly string[] = []): Promise<ViewerResult> {
-  const viewer = new ChromiumViewer();
-  await viewer.open(pageUrl, selector, extraArgs);
-  const latencies: number[] = [];
-  const series: Array<[number, number]> = [];
-  let first: { at: number; age: number } | null = null;
-  let unreadable = 0;
-  const until = viewer.openedAt + (warmupS + durationS) * 1000;
-  while (Date.now() < until) {
-    await sleep(500);
-    const { frames, unreadable: u } = await viewer.take();
-    unreadable = u;
-    for (const f of frames) {
-      first ??= { at: f.shownAtMs, age: f.shownAtMs - f.stampMs };
-      series.push([f.shownAtMs, f.shownAtMs - f.stampMs]);
-      if (f.shownAtMs >= viewer.openedAt + warmupS * 1000) latencies.push(f.shownAtMs - f.stampMs);
-    }
-  }
-  const errors = viewer.errors;
-  await viewer.close();
-  if (errors.length) console.error(`chromium page errors: ${errors.slice(0, 3).join(' | ')}`);
-  return {
-    viewer: name,
-    latency: summarize(latencies),
-    ttffMs: first ? first.at - viewer.openedAt : null,
-    firstFrameAgeMs: first?.age ?? null,
-    unreadableFrames: unreadable,
-    framesPerSecond: latencies.length / durationS,
-    perSecondMedianMs: perSecond(series, viewer.openedAt),
-  };
-}
-
+const measureWindow = { warmupS, durationS };
 const workDir = mkdtempSync(join(tmpdir(), 'scopecast-bench-'));
 const key = 'bench-ingest-key-0123456789';
 const origin = await buildOrigin({
@@ -223,12 +100,13 @@ if (path === 'webrtc') {
 const results: ViewerResult[] = [];
 for (const c of clients) {
   if (path === 'llhls') {
-    results.push(c === 'node' ? await measureNode(masterUrl) : await measureChromium(`${originUrl}/watch/bench`, '.sc-stage video', 'Chromium trainee page (hls.js)'));
+    results.push((c === 'node' ? await measureNodeLlHls(masterUrl, measureWindow) : await measureChromium(`${originUrl}/watch/bench`, '.sc-stage video', 'Chromium trainee page (hls.js)', measureWindow)).result);
   } else {
     results.push(
-      c === 'node'
-        ? await measureNodeWebRtc(`${originUrl}/whep/bench`)
-        : await measureChromium(`${originUrl}/expert/bench`, '#scopecast-rtc', 'Chromium expert page (WHEP)', WEBRTC_CHROMIUM_ARGS),
+      (c === 'node'
+        ? await measureNodeWebRtc(`${originUrl}/whep/bench`, measureWindow)
+        : await measureChromium(`${originUrl}/expert/bench`, '#scopecast-rtc', 'Chromium expert page (WHEP)', measureWindow, WEBRTC_CHROMIUM_ARGS)
+      ).result,
     );
   }
 }

@@ -1,6 +1,7 @@
 // Reads the latency stamps back out of a live stream: ffmpeg decodes the input (an rtmp:// URL,
-// optionally listening as the RTMP server itself, or fMP4 written to our stdin) to raw grey frames
-// at a fixed size; every frame is sliced out of stdout and handed to the pure stamp reader.
+// optionally listening as the RTMP server itself, or fMP4 / Annex-B H.264 / FLV / MPEG-TS written
+// to our stdin) to raw grey frames at a fixed size; every frame is sliced out of stdout and handed
+// to the pure stamp reader.
 
 import type { Writable } from 'node:stream';
 import { InvalidStateError } from '../lib/errors.js';
@@ -21,8 +22,11 @@ export interface StampSample {
 export type StampReaderInput =
   /** `listen`: ffmpeg itself is the RTMP server on that URL (for tests and loopback benches). */
   | { kind: 'url'; url: string; listen?: boolean }
-  /** The caller writes fMP4 (init segment, then fragments) to reader.stdin. */
-  | { kind: 'stdin'; format?: 'mp4' | 'h264' };
+  /**
+   * The caller writes to reader.stdin: fMP4 (init segment, then fragments; the default), Annex-B
+   * H.264 (from RTP), FLV (an HTTP-FLV body) or MPEG-TS (HLS segments, back to back).
+   */
+  | { kind: 'stdin'; format?: 'mp4' | 'h264' | 'flv' | 'mpegts' };
 
 export interface StampReaderOptions {
   /** Size frames are scaled to before reading; the stamp layout is relative, so any size works. */
@@ -60,6 +64,7 @@ export function stampReaderArgs(o: StampReaderOptions): string[] {
     // fMP4 from a packager: with nobuffer the mov demuxer loses the first second of fragments
     // (measured), so every frame is kept here.
     // Raw H.264 (Annex-B from RTP) has no container: the parser splits access units itself.
+    // FLV and MPEG-TS come from the anchors (HTTP-FLV, HLS segments) and are kept whole as well.
     args.push(...lowDelay, '-f', o.input.format ?? 'mp4', '-i', 'pipe:0');
   }
   args.push(
