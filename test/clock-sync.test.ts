@@ -2,17 +2,7 @@
 // 20 ms of network jitter. Seeded, so a failure is reproducible.
 import t from 'tap';
 import { ClockEstimator, ClockSync, clockSample, type ClockPing, type ClockPong } from '../lib/clock-sync.js';
-
-/** Deterministic uniform [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers/random.js';
 
 t.test('one round trip: offset and rtt from the four timestamps', async (t) => {
   // Server 1000 ms ahead; 10 ms out, 30 ms back, 2 ms inside the server.

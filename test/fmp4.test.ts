@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { ScopecastError } from '../lib/errors.js';
 import { Fmp4Splitter, parseFragment, parseInit, type Fmp4Unit, type InitInfo } from '../codecs/fmp4/index.js';
+import { rng } from './helpers/random.js';
 
 // Fixtures come from test/fixtures/make-fmp4-fixtures.sh (ffmpeg 5.1, libx264 + aac, 1 s, ~200 ms
 // fragments, prft before every moof).
@@ -10,17 +11,6 @@ const fixturePath = (name: string): string => fileURLToPath(new URL(`./fixtures/
 const AV = readFileSync(fixturePath('av.cmaf'));
 const VIDEO = readFileSync(fixturePath('video.cmaf'));
 const PRFT_PTS = readFileSync(fixturePath('prft-pts.cmaf'));
-
-/** Deterministic PRNG (mulberry32) so a failing chunking can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function splitAll(data: Buffer, chunkSize: (remaining: number) => number): { units: Fmp4Unit[]; pending: number } {
   const splitter = new Fmp4Splitter();
