@@ -92,8 +92,15 @@ t.test('StatusPoller: snapshots and failures as data, one request at a time, des
     }
   }) as typeof fetch;
   const seen: Array<StatusSnapshot | PollError> = [];
-  const offs = [bus.on('snapshot', (s) => seen.push(s)), bus.on('poll-error', (e) => seen.push(e))];
-  const poller = new StatusPoller({ bus, url: '/api/status', intervalMs: 5, fetch: fakeFetch });
+  // Stop exactly at the sixth result (from its own event, not a later check): with a 5 ms interval
+  // a seventh poll could otherwise land before the loop noticed.
+  let poller: StatusPoller | null = null;
+  const record = (r: StatusSnapshot | PollError): void => {
+    seen.push(r);
+    if (seen.length === 6) poller?.destroy();
+  };
+  const offs = [bus.on('snapshot', record), bus.on('poll-error', record)];
+  poller = new StatusPoller({ bus, url: '/api/status', intervalMs: 5, fetch: fakeFetch });
   poller.start();
   while (seen.length < 6) await sleep(5);
   poller.destroy();

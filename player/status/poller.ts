@@ -73,6 +73,8 @@ export class StatusPoller {
     this.#inflight = null;
     if (error) this.#bus.emit('poll-error', error);
     else if (isStatusSnapshot(body)) this.#bus.emit('snapshot', body);
+    // A listener may have destroyed us while handling that event.
+    if (this.#destroyed) return;
     this.#timer = setTimeout(() => void this.#poll(), Math.max(0, this.#intervalMs - (Date.now() - started)));
   }
 }
