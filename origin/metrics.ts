@@ -69,16 +69,16 @@ export class OriginMetrics {
     }
   });
   readonly ingestBitrate = this.#bookGauge('scopecast_ingest_bitrate_bps', 'Media bits per second arriving from the edge (LL-HLS feed, last 5 s)', ['stream'], (book, gauge) => {
-    for (const s of book.snapshot().streams) gauge.set({ stream: s.stream }, s.ingest.bitrateBps);
+    for (const s of book.ingestStatus()) gauge.set({ stream: s.stream }, s.ingest.bitrateBps);
   });
   readonly ingestFps = this.#bookGauge('scopecast_ingest_fps', 'Video frames per second arriving from the edge (last 5 s)', ['stream'], (book, gauge) => {
-    for (const s of book.snapshot().streams) gauge.set({ stream: s.stream }, s.ingest.fps);
+    for (const s of book.ingestStatus()) gauge.set({ stream: s.stream }, s.ingest.fps);
   });
   readonly encoderSpeed = this.#bookGauge('scopecast_encoder_speed', "The edge encoder's speed (1 = real time), as the edge reports it", ['stream'], (book, gauge) => {
-    for (const s of book.snapshot().streams) if (s.ingest.encoderSpeed !== null) gauge.set({ stream: s.stream }, s.ingest.encoderSpeed);
+    for (const s of book.ingestStatus()) if (s.ingest.encoderSpeed !== null) gauge.set({ stream: s.stream }, s.ingest.encoderSpeed);
   });
   readonly encoderDropped = this.#bookGauge('scopecast_encoder_dropped_frames', 'Frames the edge encoder dropped or duplicated since it started', ['stream'], (book, gauge) => {
-    for (const s of book.snapshot().streams) if (s.ingest.droppedFrames !== null) gauge.set({ stream: s.stream }, s.ingest.droppedFrames);
+    for (const s of book.ingestStatus()) if (s.ingest.droppedFrames !== null) gauge.set({ stream: s.stream }, s.ingest.droppedFrames);
   });
   readonly latencyAlerts = this.#bookGauge('scopecast_latency_alerts', 'Experts on WebRTC above the latency threshold for longer than the alert time', ['stream'], (book, gauge) => {
     const counts = new Map<string, number>(book.streams.map((s) => [s, 0]));

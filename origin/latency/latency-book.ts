@@ -227,8 +227,24 @@ export class LatencyBook {
     return [...this.#streams.keys()];
   }
 
-  #streamStatus(stream: string, book: StreamBook, now: number): StreamStatus {
+  /** Each stream's ingest figures alone (the gauges' read: no history, no hop medians). */
+  ingestStatus(): Array<{ stream: string; ingest: StreamStatus['ingest'] }> {
+    const now = this.#options.now();
+    return [...this.#streams].map(([stream, book]) => ({ stream, ingest: this.#ingest(book, now) }));
+  }
+
+  #ingest(book: StreamBook, now: number): StreamStatus['ingest'] {
     const rateSeconds = RATE_WINDOW_MS / 1000;
+    const e = book.encoder;
+    return {
+      bitrateBps: (sum(book.bytes.values(now)) * 8) / rateSeconds,
+      fps: sum(book.frames.values(now)) / rateSeconds,
+      encoderSpeed: e?.speed ?? null,
+      droppedFrames: e ? e.droppedFrames + e.duplicatedFrames : null,
+    };
+  }
+
+  #streamStatus(stream: string, book: StreamBook, now: number): StreamStatus {
     const hops = Object.fromEntries(HOPS.map((hop) => [hop, median(book.hops[hop].values(now))])) as Record<Hop, number | null>;
     const viewerList: ViewerStatus[] = [];
     for (const v of book.viewers.values()) {
@@ -236,17 +252,11 @@ export class LatencyBook {
         viewerList.push({ id: v.id, path: v.path, role: v.role, latencyMs: v.latencyMs, lastReportAt: v.lastReportAt });
       }
     }
-    const e = book.encoder;
     return {
       stream,
       live: this.#live.has(stream),
       viewers: this.viewerCounts(stream),
-      ingest: {
-        bitrateBps: (sum(book.bytes.values(now)) * 8) / rateSeconds,
-        fps: sum(book.frames.values(now)) / rateSeconds,
-        encoderSpeed: e?.speed ?? null,
-        droppedFrames: e ? e.droppedFrames + e.duplicatedFrames : null,
-      },
+      ingest: this.#ingest(book, now),
       hops,
       viewerList,
       history: this.#history(book, now),
