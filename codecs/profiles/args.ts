@@ -1,3 +1,4 @@
+import { maskFilters, maskProblems } from './masks.js';
 import type { ConsoleProfile } from './profiles.js';
 
 /**
@@ -11,10 +12,14 @@ export type TranscodeInput = { kind: 'pipe' } | { kind: 'url'; url: string } | {
 
 /**
  * ffmpeg arguments for one console stream: FLV in, fragmented MP4 (CMAF) out on stdout, one
- * fragment per LL-HLS part. Pure: same profile in, same array out.
+ * fragment per LL-HLS part. Pure: same profile in, same array out. Throws on invalid mask
+ * regions rather than encode a picture whose PHI mask is wrong.
  */
 export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = { kind: 'pipe' }): string[] {
   const { video, audio } = profile;
+  const masks = profile.masks ?? [];
+  const maskErrors = maskProblems(masks, 'masks');
+  if (maskErrors.length > 0) throw new TypeError(`transcodeArgs: ${maskErrors.join('; ')}`);
   const gop = Math.round(video.fps * video.gopSeconds);
   // The mp4 muxer cuts a fragment when any track's buffered duration reaches frag_duration.
   // Just under the part length (minus 0.15 frame; measured: 0.5 frame lets AAC win) lets the video track trigger first, so
@@ -28,7 +33,8 @@ export function transcodeArgs(profile: ConsoleProfile, input: TranscodeInput = {
     ...inputArgs(input),
     // Audio twice: AAC for LL-HLS, Opus for WebRTC (browsers take no AAC over RTP).
     '-map', '0:v:0', '-map', '0:a:0?', '-map', '0:a:0?',
-    '-vf', `scale=${video.width}:${video.height}:flags=bilinear,format=yuv420p`,
+    // PHI masks first, on the console's own picture (relative regions follow its resolution).
+    '-vf', [...maskFilters(masks), `scale=${video.width}:${video.height}:flags=bilinear`, 'format=yuv420p'].join(','),
     '-fps_mode', 'cfr', '-r', String(video.fps),
     '-c:v', 'libx264', '-preset', video.preset, '-tune', 'zerolatency',
     '-profile:v', 'high', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0',

@@ -22,6 +22,23 @@ export interface AudioTarget {
   channels: 1 | 2;
 }
 
+/**
+ * A rectangle blacked out of the console's picture before it is encoded (PHI: the patient-name
+ * banner a tower burns into its output, an ID or date-of-birth corner). Relative to the console's
+ * own frame, whatever its size: 0..1, origin top left, so one region fits every resolution the
+ * console switches to. Checked by maskProblems (codecs/profiles/masks.ts).
+ */
+export interface MaskRegion {
+  /** Left edge, fraction of the frame width. */
+  x: number;
+  /** Top edge, fraction of the frame height. */
+  y: number;
+  /** Width, fraction of the frame width (at least MIN_MASK_SIZE, x + w <= 1). */
+  w: number;
+  /** Height, fraction of the frame height (at least MIN_MASK_SIZE, y + h <= 1). */
+  h: number;
+}
+
 export interface ConsoleProfile {
   name: string;
   /** Who sends it: shown to IT staff in /api/streams. */
@@ -30,6 +47,8 @@ export interface ConsoleProfile {
   audio: AudioTarget;
   /** CMAF part duration, seconds; an LL-HLS part is one fragment. */
   partSeconds: number;
+  /** Regions blacked out before scaling (none = the picture leaves the edge unmasked). */
+  masks?: readonly MaskRegion[];
 }
 
 const AUDIO: AudioTarget = { bitrateKbps: 96, sampleRate: 48000, channels: 2 };
