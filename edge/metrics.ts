@@ -5,8 +5,25 @@ export class EdgeMetrics {
   readonly registry = new Registry();
   readonly publishes = new Counter({
     name: 'scopecast_edge_publishes_total',
-    help: 'Console publishes accepted or refused',
+    help: 'Console publishes: accepted, refused (bad name, busy), unlisted (not in consoles.streams: PHI masking fails closed)',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly authDecisions = new Counter({
+    name: 'scopecast_auth_decisions_total',
+    help: 'Token checks by outcome and reason (missing, expired, role, stream, revoked, ...)',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly rtmpConnections = new Gauge({
+    name: 'scopecast_edge_rtmp_connections',
+    help: 'Open RTMP/RTMPS connections (publishing, playing, or still in the handshake)',
+    registers: [this.registry],
+  });
+  readonly rtmpDropped = new Counter({
+    name: 'scopecast_edge_rtmp_dropped_total',
+    help: 'RTMP connections refused or closed by the listener limits: over_limit, handshake_timeout, idle_timeout, protocol, parser_error, slow_reader',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly ffmpegRestarts = new Counter({

@@ -5,6 +5,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import WebSocket from 'ws';
 import { ClockSync } from '../lib/clock-sync.js';
+import { INGEST_HEADERS } from '../lib/ingest-protocol.js';
+import type { TlsConnectOptions } from '../lib/tls.js';
 import type { ClientMessage, ServerMessage } from '../lib/ws-protocol.js';
 import type { EncoderStats } from './pipeline/stream-pipeline.js';
 
@@ -18,6 +20,12 @@ export interface OriginLinkOptions {
   statsIntervalMs?: number;
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** For a wss:// link: trusted CA and TLS floor (lib/tls.ts originTlsClient().ws). */
+  tls?: TlsConnectOptions;
+  /** This edge's credential (origin ingest.keys), sent on the upgrade. */
+  ingestKey: string;
+  /** Token ids the origin revoked (all in force when the link comes up, then each new one). */
+  onRevocations?: (entries: Array<[string, number]>) => void;
 }
 
 export interface OriginLinkState {
@@ -56,7 +64,7 @@ export class OriginLink {
 
   start(): void {
     if (this.#closed || this.#socket) return;
-    const socket = new WebSocket(this.#url, { handshakeTimeout: 5000 });
+    const socket = new WebSocket(this.#url, { handshakeTimeout: 5000, ...this.#options.tls, headers: { [INGEST_HEADERS.key]: this.#options.ingestKey } });
     this.#socket = socket;
     socket.on('open', () => {
       this.#connected = true;
@@ -109,6 +117,7 @@ export class OriginLink {
       return;
     }
     if (message.type === 'pong') this.#clock.onPong(message);
+    else if (message.type === 'revocations' && Array.isArray(message.entries)) this.#options.onRevocations?.(message.entries);
     else if (message.type === 'error') this.#options.log.error({ code: message.code, message: message.message }, 'origin refused a control message');
   }
 

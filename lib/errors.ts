@@ -21,6 +21,7 @@ export const ERRORS = {
   SC_ERR_FFMPEG_SPAWN: { message: 'ffmpeg could not be started', status: 500 },
   SC_ERR_FFMPEG_DIED: { message: 'ffmpeg exited unexpectedly', status: 500 },
   SC_ERR_PROFILE_UNKNOWN: { message: 'unknown console profile', status: 400 },
+  SC_ERR_CONSOLE_UNLISTED: { message: 'console is not listed at this edge', status: 403 },
   SC_ERR_FMP4_PARSE: { message: 'fragmented MP4 could not be parsed', status: 400 },
   SC_ERR_NOT_FOUND: { message: 'no such route', status: 404 },
   SC_ERR_INTERNAL: { message: 'internal error', status: 500 },
@@ -35,6 +36,8 @@ export const ERRORS = {
   SC_ERR_WS_MESSAGE: { message: 'WebSocket message rejected', status: 400 },
   SC_ERR_RECORDING_NOT_FOUND: { message: 'recording not found', status: 404 },
   SC_ERR_FORBIDDEN: { message: 'not allowed', status: 403 },
+  SC_ERR_BAD_REQUEST: { message: 'request is invalid', status: 400 },
+  SC_ERR_UNAUTHORIZED: { message: 'a valid access token is required', status: 401 },
   SC_ERR_RECORDING_LIVE: { message: 'recording is still live', status: 409 },
   SC_ERR_RECORDING_INVALID: { message: 'recording request is invalid', status: 400 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -3,7 +3,8 @@ import { ScopecastError } from './errors.js';
 // Whitelist, never a blacklist: a stream name reaches paths, Redis keys, URLs and ffmpeg
 // arguments, so it may only hold characters that mean nothing in any of them. It may not start
 // with '-' (an ffmpeg option) or be longer than 64 characters.
-const STREAM_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+export const STREAM_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+const STREAM_NAME = STREAM_NAME_RE;
 
 export function isStreamName(name: unknown): name is string {
   return typeof name === 'string' && STREAM_NAME.test(name);

@@ -87,7 +87,13 @@ export interface RefusedMessage {
   id?: string;
 }
 
-export type ServerMessage = ClockPong | WelcomeMessage | ErrorMessage | AnnotationMessage | RefusedMessage;
+/** Origin -> edge: token ids revoked (all in force on connect, then each as it happens). */
+export interface RevocationsMessage {
+  type: 'revocations';
+  entries: Array<[jti: string, expUnix: number]>;
+}
+
+export type ServerMessage = ClockPong | WelcomeMessage | ErrorMessage | AnnotationMessage | RefusedMessage | RevocationsMessage;
 
 const EDGE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 

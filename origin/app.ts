@@ -1,5 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadOriginConfig, type OriginConfig } from '../configs/index.js';
+import { readTlsFiles } from '../configs/index.js';
+import { fastifyTlsOptions } from '../lib/tls.js';
 import { installErrorHandler } from '../lib/http-errors.js';
 import { apiPlugin } from './api-plugin.js';
 import { hlsPlugin } from './hls-plugin.js';
@@ -16,6 +18,10 @@ import { statusPlugin } from './status-plugin.js';
 import { StreamRegistry } from './streams/registry.js';
 import { whepPlugin } from './webrtc/whep-plugin.js';
 import { wsPlugin } from './ws-plugin.js';
+import { authPlugin } from './auth-plugin.js';
+import { tierLoggerOptions } from '../lib/security/log-redaction.js';
+import { ORIGIN_HTTP_LIMITS, applyHttpLimits } from '../lib/security/http-limits.js';
+import { buildTierSecurity, type TierSecurity } from '../lib/security/tier-security.js';
 
 export interface OriginApp {
   /** The fastify instance, not yet listening: `await origin.app.listen(...)` or `app.inject()`. */
@@ -29,6 +35,8 @@ export interface OriginApp {
   readonly annotations: AnnotationHub;
   /** Recordings of every live stream (records nothing when recordings.enabled is false). */
   readonly recordings: RecordingService;
+  /** Tokens, revocations (shared through Redis when redisUrl is set) and the audit trail. */
+  readonly security: TierSecurity;
   /** Stop accepting, release blocked requests, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -41,12 +49,15 @@ export async function build(input: unknown): Promise<OriginApp> {
   let closing = false;
 
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers["x-scopecast-ingest-key"]', 'req.headers["x-scopecast-admin-key"]', 'req.headers.authorization'] },
+    logger: tierLoggerOptions(config.logLevel),
     forceCloseConnections: true,
     // Media bodies are buffers; JSON bodies stay small.
     bodyLimit: 64 * 1024,
+    // HTTPS (and WSS on /ws) when tls.certFile is set; an unreadable file fails the build here.
+    ...fastifyTlsOptions(config.http, readTlsFiles('origin', config.tls).server),
   });
   installErrorHandler(app);
+  applyHttpLimits(app.server, ORIGIN_HTTP_LIMITS);
   const edgeClocks = new EdgeClocks();
   const latency = new LatencyBook({
     onSample: (stream, path, hop, ms) => metrics.latency.observe({ stream, path, hop }, Math.max(0, ms) / 1000),
@@ -68,8 +79,31 @@ export async function build(input: unknown): Promise<OriginApp> {
       })
     : new LocalAnnotationHub({ retain: config.annotations.retain });
   app.addHook('onClose', async () => annotations.close());
-  registry.on('started', (stream) => latency.setLive(stream.name, true));
-  registry.on('ended', (stream) => latency.setLive(stream.name, false));
+  const security = buildTierSecurity({
+    auth: config.auth,
+    auditFile: config.audit.file || 'data/origin/audit.jsonl',
+    redisUrl: config.redisUrl,
+    onRedisError: (err) => {
+      if (Date.now() - redisWarnedAt < 10_000) return;
+      redisWarnedAt = Date.now();
+      app.log.warn({ err: err.message }, 'redis (revocations) unavailable; retrying');
+    },
+    onDecision: (outcome, reason) => metrics.authDecisions.inc({ outcome, reason }),
+  });
+  const { access } = security;
+  // After the recordings finished (their onClose hooks ran first): the last audit lines are written.
+  app.addHook('onClose', async () => security.close());
+  const auditStream = (stream: { name: string; edgeId: string }, action: 'publish' | 'unpublish' | 'record'): void =>
+    access.audit({ user: stream.edgeId, role: 'edge', ip: '-', action, object: `live/${stream.name}`, outcome: 'ok', ...(action === 'record' ? { detail: 'recording started' } : {}) });
+  registry.on('started', (stream) => {
+    latency.setLive(stream.name, true);
+    auditStream(stream, 'publish');
+    if (config.recordings.enabled) auditStream(stream, 'record');
+  });
+  registry.on('ended', (stream) => {
+    latency.setLive(stream.name, false);
+    auditStream(stream, 'unpublish');
+  });
   registry.on('removed', (stream) => {
     latency.forget(stream.name);
     metrics.forgetStream(stream.name);
@@ -80,16 +114,23 @@ export async function build(input: unknown): Promise<OriginApp> {
     registry.close();
   });
 
-  await app.register(wsPlugin, { latency, edgeClocks, annotations });
+  await app.register(authPlugin, { access });
+  await app.register(wsPlugin, { latency, edgeClocks, annotations, access, ingestKeys: config.ingest.keys });
   await app.register(ingestPlugin, { config, registry, metrics, latency, edgeClocks });
-  await app.register(hlsPlugin, { config, registry, metrics });
-  await app.register(whepPlugin, { config, registry, metrics });
-  await app.register(apiPlugin, { registry, metrics, isClosing: () => closing });
+  await app.register(hlsPlugin, { config, registry, metrics, access });
+  await app.register(whepPlugin, { config, registry, metrics, access });
+  await app.register(apiPlugin, {
+    registry,
+    metrics,
+    access,
+    isClosing: () => closing,
+    redis: () => (!config.redisUrl ? 'none' : access.revocations.connected && annotations.connected ? 'up' : 'down'),
+  });
   await app.register(playerPlugin, { hlsPrefix: '/hls', fadeMs: config.annotations.fadeMs });
   await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep', fadeMs: config.annotations.fadeMs });
-  await app.register(statusPlugin, { snapshot: () => latency.snapshot() });
+  await app.register(statusPlugin, { snapshot: () => latency.snapshot(), access });
   // Registered even when disabled: the library and API still serve what was recorded before.
-  const recordings = await registerRecordings(app, { config, registry, hub: annotations, metrics, reconnectGraceMs: config.recordings.reconnectGraceSeconds * 1000 });
+  const recordings = await registerRecordings(app, { config, registry, hub: annotations, metrics, access, reconnectGraceMs: config.recordings.reconnectGraceSeconds * 1000 });
 
   let closed: Promise<void> | null = null;
   return {
@@ -100,6 +141,7 @@ export async function build(input: unknown): Promise<OriginApp> {
     latency,
     annotations,
     recordings,
+    security,
     close: () => (closed ??= app.close().then(() => registry.close())),
   };
 }

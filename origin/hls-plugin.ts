@@ -6,11 +6,13 @@ import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
 import type { Rendition } from './hls/rendition.js';
 import { writeMasterPlaylist } from './hls/playlist.js';
+import { VIEWER_ROLES, denial, type AccessControl } from '../lib/security/access.js';
 
 export interface HlsPluginOptions {
   config: OriginConfig;
   registry: StreamRegistry;
   metrics: OriginMetrics;
+  access: AccessControl;
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -26,8 +28,19 @@ interface RenditionParams {
  * segments, segments and parts (blocking on the hinted part).
  */
 export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions): Promise<void> {
-  const { config, registry, metrics } = options;
+  const { config, registry, metrics, access } = options;
   const timeoutMs = config.hls.blockingTimeoutMs;
+
+  // Playlists, init segments, segments and parts alike: a token for this stream on every request.
+  app.addHook('preHandler', access.guard(VIEWER_ROLES, (request) => (request.params as { stream?: string }).stream ?? null));
+  // A blocking request parked before a revocation must not deliver media after it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.principal && reply.statusCode < 300 && access.revocations.has(request.principal.jti)) {
+      reply.code(401).header('content-type', 'application/json');
+      return JSON.stringify(denial('revoked').toJSON());
+    }
+    return payload;
+  });
 
   app.addHook('onSend', async (_request, reply) => {
     reply.header('access-control-allow-origin', '*');
@@ -61,6 +74,8 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
       throw new ScopecastError('SC_ERR_STREAM_NOT_FOUND', stream);
     }
     metrics.hlsRequests.inc({ kind: 'master', status: 200 });
+    const who = request.principal!;
+    access.audit({ user: who.sub, role: who.role, ip: request.ip, action: 'watch', object: `live/${stream}/llhls`, outcome: 'allowed' });
     return reply.header('content-type', PLAYLIST_TYPE).header('cache-control', 'no-cache').send(writeMasterPlaylist(variants));
   });
 

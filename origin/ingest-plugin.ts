@@ -1,9 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../codecs/fmp4/index.js';
 import { CMAF_STREAM_TYPE, INGEST_HEADERS } from '../lib/ingest-protocol.js';
 import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName } from '../lib/stream-name.js';
+import { ingestKeyChecker } from '../lib/security/ingest-key.js';
 import type { OriginConfig } from '../configs/index.js';
 import type { FragmentInfo } from '../codecs/fmp4/index.js';
 import type { EdgeClocks } from './latency/edge-clocks.js';
@@ -40,15 +40,12 @@ interface RenditionParams extends StreamParams {
  */
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
   const { config, registry, metrics, latency, edgeClocks } = options;
-  const keys = config.ingest.keys.map((k) => Buffer.from(k));
+  const keyAccepted = ingestKeyChecker(config.ingest.keys);
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (request) => {
-    if (keys.length === 0) return;
-    const given = Buffer.from(String(request.headers[INGEST_HEADERS.key] ?? ''));
-    const ok = keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
-    if (!ok) {
+    if (!keyAccepted(request.headers)) {
       metrics.ingestRejected.inc({ code: 'SC_ERR_INGEST_AUTH' });
       throw new ScopecastError('SC_ERR_INGEST_AUTH');
     }

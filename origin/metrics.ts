@@ -22,6 +22,12 @@ export class OriginMetrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  readonly authDecisions = new Counter({
+    name: 'scopecast_auth_decisions_total',
+    help: 'Token checks by outcome and reason (missing, expired, role, stream, revoked, ...)',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
   /**
    * The timing contract's histogram: viewers' reported latency (hop end_to_end), and where it is
    * spent: ingest_to_encoded (edge), edge_to_origin (uplink), origin_to_player (delivery + decode).

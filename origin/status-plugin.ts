@@ -7,10 +7,13 @@ import { ScopecastError } from '../lib/errors.js';
 import type { StatusSnapshot } from './latency/status-types.js';
 import { STATUS_CSS, renderStatusPage } from '../player/index.js';
 import { asset, pageBundle, sendAsset, sendPage, serveBundle } from './bundle.js';
+import { ADMIN_ONLY, EVERY_STREAM, type AccessControl } from '../lib/security/access.js';
 
 export interface StatusPluginOptions {
   /** Called once per GET /api/status; a throw becomes a 500 and the page shows "retrying". */
   snapshot: () => StatusSnapshot;
+  /** /api/status is for IT (admin tokens); the page itself is a static shell. */
+  access: AccessControl;
 }
 
 const STATUS_ENTRY = fileURLToPath(new URL('../player/status/main.ts', import.meta.url));
@@ -32,5 +35,5 @@ export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app,
   serveBundle(app, STATUS_SCRIPT_URL, bundle);
 
   // Live figures: never cached by the browser or a proxy in between.
-  app.get(STATUS_API_URL, async (_request, reply) => reply.header('Cache-Control', 'no-store').send(snapshot()));
+  app.get(STATUS_API_URL, { preHandler: options.access.guard(ADMIN_ONLY, EVERY_STREAM) }, async (_request, reply) => reply.header('Cache-Control', 'no-store').send(snapshot()));
 };

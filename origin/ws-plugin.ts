@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { DRAWING_ROLES, type AnnotationEvent, type AnnotatorRole } from '../lib/annotations.js';
 import { isStreamName } from '../lib/stream-name.js';
@@ -12,11 +13,17 @@ import type { AnnotationHub } from './annotations/hub.js';
 import type { EdgeClocks } from './latency/edge-clocks.js';
 import type { LatencyBook } from './latency/latency-book.js';
 import type { ViewerRole } from './latency/status-types.js';
+import { VIEWER_ROLES, type AccessControl, type Principal } from '../lib/security/access.js';
+import { ingestKeyChecker } from '../lib/security/ingest-key.js';
+import { ScopecastError } from '../lib/errors.js';
 
 export interface WsPluginOptions {
   latency: LatencyBook;
   edgeClocks: EdgeClocks;
   annotations: AnnotationHub;
+  access: AccessControl;
+  /** Edge credentials (origin ingest.keys): /ws is for edges only. */
+  ingestKeys: readonly string[];
 }
 
 /** Close codes (RFC 6455): policy violation, and our own range for "not allowed here". */
@@ -34,24 +41,68 @@ const MAX_PENDING = 5000;
 
 export async function wsPlugin(app: FastifyInstance, options: WsPluginOptions): Promise<void> {
   await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
-
-  app.get('/ws', { websocket: true }, (socket, request) => {
-    new Connection(socket, null, options, request.log).start();
+  // An upgrade answered with an HTTP error (unknown path, 414, 401) leaves its socket outside the
+  // server's connection tracking; a client that never closes it would hold close() forever.
+  const upgradeSockets = new Set<Duplex>();
+  app.server.on('upgrade', (_request: unknown, socket: Duplex) => {
+    upgradeSockets.add(socket);
+    socket.once('close', () => upgradeSockets.delete(socket));
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of upgradeSockets) socket.destroy();
+    upgradeSockets.clear();
   });
 
-  app.get<{ Params: { stream: string } }>('/ws/:stream', { websocket: true }, (socket, request) => {
-    const { stream } = request.params;
-    if (!isStreamName(stream)) {
-      send(socket, { type: 'error', code: 'SC_ERR_STREAM_NAME', message: 'stream name is not allowed' });
-      socket.close(CLOSE_POLICY, 'invalid stream name');
-      return;
-    }
-    new Connection(socket, stream, options, request.log).start();
+  const { access } = options;
+  const edgeKeyAccepted = ingestKeyChecker(options.ingestKeys);
+  // Credentials are checked before the upgrade: a refused client gets HTTP 401/403, no socket.
+  const edgeOnly = async (request: { headers: Record<string, string | string[] | undefined>; ip: string }): Promise<void> => {
+    if (edgeKeyAccepted(request.headers)) return;
+    access.auditDenied({ ip: request.ip, object: '/ws', reason: 'ingest key', action: 'login' });
+    throw new ScopecastError('SC_ERR_INGEST_AUTH');
+  };
+
+  app.get('/ws', { websocket: true, preHandler: edgeOnly }, (socket, request) => {
+    new Connection(socket, null, null, options, request.log, request.ip).start();
   });
+
+  app.get<{ Params: { stream: string } }>(
+    '/ws/:stream',
+    { websocket: true, preHandler: access.guard(VIEWER_ROLES, (request) => (request.params as { stream: string }).stream) },
+    (socket, request) => {
+      const { stream } = request.params;
+      if (!isStreamName(stream)) {
+        send(socket, { type: 'error', code: 'SC_ERR_STREAM_NAME', message: 'stream name is not allowed' });
+        socket.close(CLOSE_POLICY, 'invalid stream name');
+        return;
+      }
+      const who = request.principal!;
+      access.audit({ user: who.sub, role: who.role, ip: request.ip, action: 'login', object: `live/${stream}/ws`, outcome: 'allowed' });
+      const connection = new Connection(socket, stream, who, options, request.log, request.ip);
+      // A revoked token ends its socket (on every origin sharing the revocation list).
+      const unwatch = access.watch(who.jti, () => connection.end('token revoked'));
+      socket.once('close', unwatch);
+      connection.start();
+    },
+  );
 }
 
+/** The role a viewer's token gives it here: its own, except admins watch without drawing rights. */
+function viewerRoleOf(principal: Principal): AnnotatorRole | 'trainee' {
+  return principal.role === 'expert' || principal.role === 'surgeon' ? principal.role : 'trainee';
+}
+
+/** Bytes a client may leave unread; beyond it the socket is closed (it reconnects with `since`: nothing lost). */
+const MAX_QUEUED_BYTES = 1024 * 1024;
+const CLOSE_TRY_AGAIN = 1013;
+
 function send(socket: WebSocket, message: ServerMessage): void {
-  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+  if (socket.readyState !== socket.OPEN) return;
+  if (socket.bufferedAmount > MAX_QUEUED_BYTES) {
+    socket.close(CLOSE_TRY_AGAIN, 'client is not reading; reconnect');
+    return;
+  }
+  socket.send(JSON.stringify(message));
 }
 
 /** One client: an edge on /ws (stream null) or a viewer on /ws/<stream>. */
@@ -59,6 +110,8 @@ class Connection {
   readonly id = randomUUID();
   readonly #socket: WebSocket;
   readonly #stream: string | null;
+  /** The viewer's verified token (null for an edge, which authenticated with its key). */
+  readonly #principal: Principal | null;
   readonly #options: WsPluginOptions;
   readonly #log: FastifyBaseLogger;
   #role: WsRole | null = null;
@@ -75,18 +128,23 @@ class Connection {
   #closed = false;
   #replaying = false;
 
-  constructor(socket: WebSocket, stream: string | null, options: WsPluginOptions, log: FastifyBaseLogger) {
+  readonly #ip: string;
+
+  constructor(socket: WebSocket, stream: string | null, principal: Principal | null, options: WsPluginOptions, log: FastifyBaseLogger, ip: string) {
+    this.#ip = ip;
     this.#socket = socket;
     this.#stream = stream;
+    this.#principal = principal;
     this.#options = options;
     this.#log = log;
   }
 
   start(): void {
     const socket = this.#socket;
-    // Until it says otherwise a viewer is a trainee: the role that may do least.
-    if (this.#stream) {
-      this.#options.latency.viewerJoined(this.#stream, this.id, 'trainee');
+    // A viewer's role comes from its token, never from what it says.
+    if (this.#stream && this.#principal) {
+      this.#role = viewerRoleOf(this.#principal);
+      this.#options.latency.viewerJoined(this.#stream, this.id, this.#role as ViewerRole);
       const stream = this.#stream;
       this.#offAnnotations = this.#options.annotations.subscribe(stream, (event) => this.#onAnnotation(event));
       this.#helloTimer = setTimeout(() => void this.#replay(undefined), HELLO_WAIT_MS);
@@ -154,6 +212,21 @@ class Connection {
     send(this.#socket, { type: 'annotation', event });
   }
 
+  /** Edges verify publisher tokens themselves: they get every revocation in force, then each new one. */
+  #forwardRevocations(): void {
+    const revocations = this.#options.access.revocations;
+    send(this.#socket, { type: 'revocations', entries: revocations.list() });
+    const forward = (jti: string, exp: number): void => send(this.#socket, { type: 'revocations', entries: [[jti, exp]] });
+    revocations.on('revoked', forward);
+    this.#socket.once('close', () => revocations.off('revoked', forward));
+  }
+
+  /** Close from the server's side (revocation). */
+  end(reason: string): void {
+    send(this.#socket, { type: 'error', code: 'SC_ERR_UNAUTHORIZED', message: reason });
+    this.#socket.close(CLOSE_POLICY, reason);
+  }
+
   #refuse(message: string): void {
     send(this.#socket, { type: 'error', code: 'SC_ERR_WS_MESSAGE', message });
     // A close reason is at most 123 bytes.
@@ -180,11 +253,17 @@ class Connection {
       case 'hello':
         if ((m.role === 'edge') !== (this.#stream === null)) return this.#refuse(m.role === 'edge' ? 'edges connect to /ws' : 'viewers connect to /ws/<stream>');
         if (m.role === 'edge' && !m.edgeId) return this.#refuse('an edge must say its edgeId');
-        this.#role = m.role;
-        this.#edgeId = m.edgeId ?? null;
         if (this.#stream) {
-          latency.viewerRole(this.#stream, this.id, m.role as ViewerRole);
+          // The said role only narrows: a measuring probe may say so; nobody gains a role by saying it.
+          if (m.role === 'probe' || m.role === 'trainee') {
+            this.#role = m.role;
+            latency.viewerRole(this.#stream, this.id, m.role as ViewerRole);
+          }
           void this.#replay(m.since);
+        } else if (this.#role !== 'edge') {
+          this.#role = m.role;
+          this.#edgeId = m.edgeId ?? null;
+          this.#forwardRevocations();
         }
         return;
       case 'annotate': {
@@ -194,6 +273,11 @@ class Connection {
           return send(this.#socket, { type: 'refused', code: 'SC_ERR_FORBIDDEN', message: `drawing is for ${DRAWING_ROLES.join(' and ')}s, not ${role}s`, id: m.annotation.id });
         }
         const id = m.annotation.id;
+        const who = this.#principal!;
+        // Pointer moves are transient (many a second); every drawing that stays is audited.
+        if (m.annotation.kind !== 'pointer') {
+          this.#options.access.audit({ user: who.sub, role: who.role, ip: this.#ip, action: 'annotate', object: `live/${this.#stream}/${m.annotation.kind}`, outcome: 'allowed' });
+        }
         this.#options.annotations.publish(this.#stream, this.id, role, m.annotation).catch((err: Error) => {
           this.#log.warn({ stream: this.#stream, err: err.message }, 'annotation not relayed');
           send(this.#socket, { type: 'refused', code: 'SC_ERR_UNAVAILABLE', message: 'annotation relay unavailable; try again', id });

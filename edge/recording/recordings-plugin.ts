@@ -7,13 +7,16 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ScopecastError } from '../../lib/errors.js';
 import { LOCAL_RECORDING_ID, type LocalRecordingMeta } from './local-recorder.js';
+import { ADMIN_ONLY, EVERY_STREAM, type AccessControl } from '../../lib/security/access.js';
 
 const FILE = /^(meta\.json|part\d{1,4}\.mp4)$/;
 
-export async function edgeRecordingsPlugin(app: FastifyInstance, options: { root: string }): Promise<void> {
-  const { root } = options;
+/** The hospital's own copies: IT (admin tokens) only. */
+export async function edgeRecordingsPlugin(app: FastifyInstance, options: { root: string; access: AccessControl }): Promise<void> {
+  const { root, access } = options;
+  const admin = { preHandler: access.guard(ADMIN_ONLY, EVERY_STREAM) };
 
-  app.get('/api/recordings', async () => {
+  app.get('/api/recordings', admin, async () => {
     const ids = (await readdir(root).catch(() => [] as string[])).filter((id) => LOCAL_RECORDING_ID.test(id));
     const metas: LocalRecordingMeta[] = [];
     for (const id of ids) {
@@ -27,12 +30,14 @@ export async function edgeRecordingsPlugin(app: FastifyInstance, options: { root
     return { recordings: metas };
   });
 
-  app.get<{ Params: { id: string; file: string } }>('/recordings/:id/:file', async (request, reply) => {
+  app.get<{ Params: { id: string; file: string } }>('/recordings/:id/:file', admin, async (request, reply) => {
     const { id, file } = request.params;
     if (!LOCAL_RECORDING_ID.test(id) || !FILE.test(file)) throw new ScopecastError('SC_ERR_NOT_FOUND', 'no such recording file');
     const path = join(root, id, file);
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) throw new ScopecastError('SC_ERR_NOT_FOUND', 'no such recording file');
+    const who = request.principal!;
+    access.audit({ user: who.sub, role: who.role, ip: request.ip, action: 'download', object: `edge-recording/${id}/${file}`, outcome: 'allowed' });
     return reply
       .type(file.endsWith('.json') ? 'application/json' : 'video/mp4')
       .header('content-length', String(info.size))

@@ -76,14 +76,19 @@ export function verifyToken(token: string | undefined | null, options: VerifyOpt
   const expected = Buffer.from(sign(key, `${h}.${p}`));
   const given = Buffer.from(sig);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'signature' };
-  const now = Math.floor((options.now ?? Date.now()) / 1000);
   if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || typeof claims.sub !== 'string' || typeof claims.jti !== 'string' || typeof claims.stream !== 'string') {
     return { ok: false, reason: 'malformed' };
   }
+  return checkClaims(claims as TokenClaims, options);
+}
+
+/** Expiry, role, scope and revocation of claims whose signature is already verified. */
+export function checkClaims(claims: TokenClaims, options: Omit<VerifyOptions, 'keys'>): TokenCheck {
+  const now = Math.floor((options.now ?? Date.now()) / 1000);
   if (now > claims.exp + LEEWAY_S) return { ok: false, reason: 'expired' };
   if (claims.iat > now + LEEWAY_S) return { ok: false, reason: 'not-yet-valid' };
-  if (!TOKEN_ROLES.includes(claims.role as TokenRole) || !options.roles.includes(claims.role as TokenRole)) return { ok: false, reason: 'role' };
+  if (!TOKEN_ROLES.includes(claims.role) || !options.roles.includes(claims.role)) return { ok: false, reason: 'role' };
   if (options.stream !== null && claims.stream !== '*' && claims.stream !== options.stream) return { ok: false, reason: 'stream' };
   if (options.isRevoked?.(claims.jti)) return { ok: false, reason: 'revoked' };
-  return { ok: true, claims: claims as TokenClaims };
+  return { ok: true, claims };
 }

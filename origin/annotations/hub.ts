@@ -18,6 +18,8 @@ export interface AnnotationHub {
   ready(stream: string): Promise<void>;
   /** Events with seq > after that are still held (the log keeps the last `retain`), in order. */
   since(stream: string, after: number): Promise<AnnotationEvent[]>;
+  /** Whether the shared log is reachable (always true in-process). */
+  readonly connected: boolean;
   /** Drop a stream's log (it ended and was recorded). */
   forget(stream: string): Promise<void>;
   close(): Promise<void>;
@@ -31,6 +33,8 @@ export class LocalAnnotationHub implements AnnotationHub {
   readonly #listeners = new Map<string, Set<AnnotationListener>>();
   readonly #retain: number;
   readonly #now: () => number;
+
+  readonly connected = true;
 
   constructor(options: { retain?: number; now?: () => number } = {}) {
     this.#retain = options.retain ?? DEFAULT_RETAIN;

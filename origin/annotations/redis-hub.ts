@@ -97,6 +97,10 @@ export class RedisAnnotationHub implements AnnotationHub {
   readonly #readers = new Map<string, StreamReader>();
   #closed = false;
 
+  get connected(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
   constructor(options: RedisHubOptions) {
     // Commands fail fast while Redis is down (publish is refused, media flows on).
     this.#redis = new Redis(options.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });

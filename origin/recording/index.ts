@@ -1,4 +1,5 @@
 // Public surface of origin/recording: recordings of live streams, their API and the library pages.
+import type { AccessControl } from '../../lib/security/access.js';
 import type { FastifyInstance } from 'fastify';
 import type { OriginConfig } from '../../configs/index.js';
 import { ScopecastError } from '../../lib/errors.js';
@@ -10,7 +11,7 @@ import { RECORDINGS_API_URL, RECORDINGS_MEDIA_PREFIX, recordingsPlugin } from '.
 import { RecordingService } from './service.js';
 
 export { RecordingService, DEFAULT_RECONNECT_GRACE_MS, type RecordingServiceOptions } from './service.js';
-export { ADMIN_KEY_HEADER, RECORDINGS_API_URL, RECORDINGS_MEDIA_PREFIX } from './recordings-plugin.js';
+export { RECORDINGS_API_URL, RECORDINGS_MEDIA_PREFIX } from './recordings-plugin.js';
 export { RECORDING_ID_RE, SERVED_FILE_RE, isRecordingId, newRecordingId } from './ids.js';
 export { writeVodPlaylist, type VodEntry } from './vod-playlist.js';
 export type { Bookmark, Chapter, ChapterKind, RecordingDetails, RecordingMeta, RecordingSummary } from './types.js';
@@ -20,6 +21,7 @@ export interface RegisterRecordingsOptions {
   registry: StreamRegistry;
   hub: AnnotationHub;
   metrics: OriginMetrics;
+  access: AccessControl;
   /** A stream live again within this time continues its recording, ms. Default 30 s. */
   reconnectGraceMs?: number;
 }
@@ -46,7 +48,7 @@ export async function registerRecordings(app: FastifyInstance, options: Register
   app.addHook('onClose', async () => {
     await service.close();
   });
-  await app.register(recordingsPlugin, { service, adminKeys: config.recordings.adminKeys });
+  await app.register(recordingsPlugin, { service, access: options.access });
   await app.register(libraryPlugin, { apiUrl: RECORDINGS_API_URL, mediaPrefix: RECORDINGS_MEDIA_PREFIX, fadeMs: config.annotations.fadeMs });
   return service;
 }

@@ -8,11 +8,13 @@ import type { StreamRegistry } from '../streams/registry.js';
 import type { LiveStream } from '../streams/live-stream.js';
 import { WebRtcStreamSender } from './stream-sender.js';
 import { checkOffer, WhepSession } from './whep-session.js';
+import { ADMIN_ONLY, EVERY_STREAM, WEBRTC_VIEWER_ROLES, type AccessControl } from '../../lib/security/access.js';
 
 export interface WhepPluginOptions {
   config: OriginConfig;
   registry: StreamRegistry;
   metrics: OriginMetrics;
+  access: AccessControl;
 }
 
 const SESSION_ID = /^[0-9a-f-]{36}$/;
@@ -22,8 +24,9 @@ const SESSION_ID = /^[0-9a-f-]{36}$/;
  * Location; DELETE <Location> ends it. No trickle: the answer carries every candidate.
  */
 export async function whepPlugin(app: FastifyInstance, options: WhepPluginOptions): Promise<void> {
-  const { config, registry, metrics } = options;
+  const { config, registry, metrics, access } = options;
   const webrtc = config.webrtc;
+  const streamParam = (request: { params: unknown }): string | null => (request.params as { stream?: string }).stream ?? null;
   const senders = new Map<LiveStream, WebRtcStreamSender>();
   const sessions = new Map<string, WhepSession>();
   const viewers = new Gauge({ name: 'scopecast_webrtc_viewers', help: 'WHEP viewers connected or negotiating', labelNames: ['stream'] as const, registers: [metrics.registry] });
@@ -58,10 +61,12 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
     reply.header('access-control-expose-headers', 'Location');
   });
   app.options('/whep/*', async (_request, reply) =>
-    reply.header('access-control-allow-methods', 'POST, DELETE, OPTIONS').header('access-control-allow-headers', 'content-type').code(204).send(),
+    reply.header('access-control-allow-methods', 'POST, DELETE, OPTIONS').header('access-control-allow-headers', 'content-type, authorization').code(204).send(),
   );
 
-  app.post<{ Params: { stream: string }; Body: string }>('/whep/:stream', async (request, reply) => {
+  // onRequest: the token is checked before the offer body is read.
+  app.post<{ Params: { stream: string }; Body: string }>('/whep/:stream', { onRequest: access.guard(WEBRTC_VIEWER_ROLES, streamParam) }, async (request, reply) => {
+    const who = request.principal!;
     const name = assertStreamName(request.params.stream);
     if (!webrtc.enabled) throw new ScopecastError('SC_ERR_STREAM_NOT_FOUND', 'WebRTC is disabled on this origin');
     const offer = typeof request.body === 'string' ? request.body : '';
@@ -83,6 +88,10 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
     }
     const { session, answer } = await WhepSession.create(name, offer, webrtc, webrtc.viewerQueuePackets);
     sessions.set(session.id, session);
+    // The session holds its token: a revocation ends the picture within seconds.
+    const unwatch = access.watch(who.jti, () => void session.close('revoked'));
+    session.once('closed', unwatch);
+    access.audit({ user: who.sub, role: who.role, ip: request.ip, action: 'watch', object: `live/${name}/webrtc`, outcome: 'allowed' });
     sender.add(session);
     viewers.set({ stream: name }, sender.viewers);
     session.once('closed', (reason) => {
@@ -103,7 +112,7 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
       .send(answer);
   });
 
-  app.delete<{ Params: { stream: string; id: string } }>('/whep/:stream/:id', async (request, reply) => {
+  app.delete<{ Params: { stream: string; id: string } }>('/whep/:stream/:id', { preHandler: access.guard(WEBRTC_VIEWER_ROLES, streamParam) }, async (request, reply) => {
     assertStreamName(request.params.stream);
     const session = SESSION_ID.test(request.params.id) ? sessions.get(request.params.id) : undefined;
     if (!session || session.stream !== request.params.stream) throw new ScopecastError('SC_ERR_WEBRTC_SESSION', request.params.id.slice(0, 40));
@@ -115,7 +124,7 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
     reply.code(405).header('allow', 'DELETE').send({ type: 'error', code: 'SC_ERR_SDP', message: 'trickle ICE is not supported: send a complete offer', details: {}, fatal: false }),
   );
 
-  app.get('/api/webrtc/sessions', async () => ({
+  app.get('/api/webrtc/sessions', { preHandler: access.guard(ADMIN_ONLY, EVERY_STREAM) }, async () => ({
     sessions: [...sessions.values()].map((s) => ({ stream: s.stream, ...s.info })),
     streams: [...senders.entries()].map(([live, sender]) => ({ stream: live.name, viewers: sender.viewers, staleFrames: sender.staleFrames })),
   }));

@@ -12,7 +12,7 @@ export interface WhepSessionEvents extends Record<string, unknown[]> {
   /** The viewer's transport is up: media can flow. */
   connected: [];
   /** The session ended; reason says who ended it. Emitted once. */
-  closed: [reason: 'deleted' | 'failed' | 'stream-ended' | 'server-closed' | 'slow'];
+  closed: [reason: 'deleted' | 'failed' | 'stream-ended' | 'server-closed' | 'slow' | 'revoked'];
 }
 
 const PACKETS_PER_TURN = 8;
