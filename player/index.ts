@@ -29,6 +29,22 @@ export { mediaTimeAt, positionOf, type TimelineFragment } from './library/media-
 
 export { renderMonitorPage, monitorPageCsp, originEndpoints, type MonitorPageOptions, type OriginEndpoints } from './shared/monitor-page.js';
 export { DEFAULT_FADE_MS } from './shared/watch-page.js';
+export {
+  AccessToken,
+  accessMessage,
+  decodeTokenPayload,
+  denyOnSocketRefusal,
+  isAccessStatus,
+  splitTokenFromUrl,
+  withTokenParam,
+  xhrHeadersSetup,
+  TOKEN_PARAM,
+  type AccessDenial,
+  type AccessDetails,
+  type AccessDebugSnapshot,
+  type AccessTokenOptions,
+  type TokenPayload,
+} from './shared/access-token.js';
 export { displayedRect, toNormalised, toPixels, normalisedRadius, type Rect } from './shared/annotation-geometry.js';
 export { Gesture, cleanLabel, newAnnotationId, DRAWING_TOOLS, type DrawingTool, type GestureStart } from './shared/annotation-gesture.js';
 export { AnnotationStore, compactEvents } from './shared/annotation-store.js';

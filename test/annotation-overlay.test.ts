@@ -1,8 +1,15 @@
 // The page side of annotations, pure parts: where the picture is in a letterboxed <video>, pointer
 // pixels to frame coordinates, gestures to annotations, the event store (dedupe, order, resume
 // seq, compaction that never changes what is on screen), ids, and the pages' HTML, CSP and routes.
+import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
+import type { Page } from 'playwright-core';
 import t from 'tap';
+import { WEBRTC_VIEWER_ROLES } from '../lib/security/access.js';
+import { testAccessControl, withAccessRoutes } from './helpers/access-control.js';
+import { testToken, withToken } from './helpers/auth.js';
+import { withBrowser } from './helpers/browser.js';
+import { observePage, type PageObserver } from './helpers/hls.js';
 import { monitorPlugin } from '../edge/monitor-plugin.js';
 import { MAX_STROKE_POINTS, visibleAt, type Annotation, type AnnotationEvent, type AnnotatorRole } from '../lib/annotations.js';
 import {
@@ -189,15 +196,19 @@ t.test('pages carry the fade time; the monitor page and its CSP name only the or
   t.notMatch(html, /video-js/, 'no video.js on the monitor');
   t.match(html, /data-whep-url="http:\/\/127\.0\.0\.1:8090\/whep\/%22%3E%3Cscript%3Ex%3C%2Fscript%3E"/);
   t.match(html, /data-ws-url="ws:\/\/127\.0\.0\.1:8090\/ws\/%22%3E/);
+  // The token is the origin's: the page refreshes it there (inside the CSP's connect-src).
+  t.match(html, /data-refresh-url="http:\/\/127\.0\.0\.1:8090\/api\/tokens\/refresh"/);
+  t.match(html, /<meta name="referrer" content="no-referrer">/);
 });
 
 t.test('edge route /monitor/<stream>: page with the origin CSP, bundle served, bad names 400', async (t) => {
   const app = Fastify();
   await app.register(monitorPlugin, { originUrl: 'http://127.0.0.1:8090', fadeMs: 7000 });
   t.teardown(() => app.close());
-  const page = await app.inject('/monitor/endo-1');
-  t.equal(page.statusCode, 200);
+  const page = await app.inject('/monitor/endo-1?token=a.b.c');
+  t.equal(page.statusCode, 200, 'the page itself is public (the origin checks the token)');
   t.equal(page.headers['content-security-policy'], monitorPageCsp(originEndpoints('http://127.0.0.1:8090')));
+  t.equal(page.headers['referrer-policy'], 'no-referrer', 'a ?token= in the page URL never leaves in a Referer');
   t.match(page.body, /data-fade-ms="7000"/);
   t.match(page.body, /<script type="module" src="\/player\/monitor\.js">/);
   for (const url of ['/monitor/..%2Fx', '/monitor/a%20b', `/monitor/${'x'.repeat(65)}`]) t.equal((await app.inject(url)).statusCode, 400, url);
@@ -212,4 +223,82 @@ t.test('edge route /monitor/<stream>: page with the origin CSP, bundle served, b
     await bad.register(monitorPlugin, { originUrl: 'javascript:alert(1)' });
     await bad.ready();
   }, 'a non-http origin fails registration');
+});
+
+// ---------------------------------------------------------------------------------------------
+// The edge monitor in Chromium, against an origin stand-in that checks tokens like the origin's
+// WHEP (expert/surgeon/admin): the page talks to the origin with the token from its own URL.
+
+t.test('edge monitor in Chromium: token from its URL to the origin\'s WHEP and socket; no token or a trainee link is told so', async (t) => {
+  const access = testAccessControl();
+  const origin = Fastify();
+  await withAccessRoutes(origin, access);
+  origin.addContentTypeParser('application/sdp', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  const whepPosts: Array<string | undefined> = [];
+  // CORS on WHEP only, as on the origin (its WHEP plugin's hooks stay inside that plugin).
+  origin.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/whep/')) reply.header('access-control-allow-origin', '*');
+  });
+  origin.options('/whep/*', async (_request, reply) =>
+    reply.header('access-control-allow-methods', 'POST, DELETE, OPTIONS').header('access-control-allow-headers', 'content-type, authorization').code(204).send());
+  // Not live: the answer a surgeon's monitor gets before the console publishes.
+  origin.post('/whep/:stream', { preHandler: access.guard(WEBRTC_VIEWER_ROLES, (r) => (r.params as { stream: string }).stream) }, async (request, reply) => {
+    whepPosts.push(request.headers.authorization);
+    return reply.code(404).send({ type: 'error', code: 'SC_ERR_STREAM_NOT_FOUND', message: 'not live', details: {}, fatal: false });
+  });
+  const originUrl = await origin.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => origin.close());
+  const edge = Fastify();
+  await edge.register(monitorPlugin, { originUrl });
+  const edgeUrl = await edge.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => edge.close());
+
+  await withBrowser(t, async (browser) => {
+    const open = async (url: string): Promise<{ page: Page; observer: PageObserver; sockets: string[]; posts: string[] }> => {
+      const page = await browser.newPage();
+      const observer = observePage(page, edgeUrl);
+      const sockets: string[] = [];
+      const posts: string[] = [];
+      page.on('websocket', (ws) => sockets.push(ws.url()));
+      page.on('request', (r) => { if (r.url().includes('/whep/') && r.method() === 'POST') posts.push(r.url()); });
+      await page.goto(url);
+      return { page, observer, sockets, posts };
+    };
+
+    t.test('a surgeon link: WHEP and the socket on the origin carry the token; the address bar does not', async (t) => {
+      const token = testToken('surgeon', 'endo-1');
+      const { page, observer, sockets } = await open(`${edgeUrl}/monitor/endo-1?token=${token}`);
+      t.equal(page.url(), `${edgeUrl}/monitor/endo-1`, 'the token left the address bar');
+      await page.waitForFunction(() => window.__scopecast?.state === 'waiting', null, { timeout: 15_000 });
+      t.equal(whepPosts.at(-1), `Bearer ${token}`, 'the WHEP offer went to the origin with the token as a header');
+      t.ok(sockets.length > 0 && sockets.every((url) => url.startsWith(originUrl.replace(/^http/, 'ws')) && new URL(url).searchParams.get('token') === token),
+        `the socket to the origin carries ?token= (${sockets.length})`);
+      t.equal(await page.evaluate(() => window.__scopecastAccess?.role), 'surgeon');
+      t.same(observer.pageErrors, []);
+      await page.close();
+    });
+
+    const cases: Array<[string, string, string, number[]]> = [
+      ['no token', `${edgeUrl}/monitor/endo-1`, 'This link has no access token — ask the coordinator for a new link.', []],
+      ['a trainee link', withToken(`${edgeUrl}/monitor/endo-1`, 'trainee', 'endo-1'), 'This link (trainee) does not open the surgeon\'s monitor — ask the coordinator for a new link.', [403]],
+      ['a link for another stream', withToken(`${edgeUrl}/monitor/endo-1`, 'surgeon', 'endo-2'), 'This link is not valid for this stream (endo-1): it is for endo-2 — ask the coordinator for a new link.', [403]],
+    ];
+    for (const [name, url, message, statuses] of cases) {
+      t.test(`${name}: the message instead of a blank screen, no retry`, async (t) => {
+        const { page, observer, posts } = await open(url);
+        await page.waitForFunction(() => window.__scopecast?.state === 'denied', null, { timeout: 15_000 }).catch((error: unknown) => {
+          throw new Error(`${name}: never denied\n${observer.consoleLines.join('\n')}`, { cause: error });
+        });
+        t.equal(await page.locator('#scopecast-status').textContent(), message);
+        t.equal(await page.locator('#scopecast-status').getAttribute('data-state'), 'denied');
+        t.ok(await page.locator('#scopecast-stage').isHidden(), 'no blank video under the message');
+        t.same(await page.evaluate(() => window.__scopecast?.errors.map((e) => e.httpStatus) ?? []), statuses, `WHEP answered ${JSON.stringify(statuses)}`);
+        const asked = posts.length;
+        await sleep(2000);
+        t.equal(posts.length, asked, 'no WHEP retry');
+        t.same(observer.pageErrors, []);
+        await page.close();
+      });
+    }
+  });
 });

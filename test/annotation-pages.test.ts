@@ -13,6 +13,7 @@ import { SyntheticConsole } from '../loadtest/index.js';
 import { WEBRTC_CHROMIUM_ARGS } from '../loadtest/chromium.js';
 import { withBrowser } from './helpers/browser.js';
 import { observePage, type PageObserver } from './helpers/hls.js';
+import { testToken } from './helpers/auth.js';
 import { eventually, startStack } from './helpers/stack.js';
 
 const STREAM = 'tele1';
@@ -96,10 +97,14 @@ interface RelayClient {
   next: (pred: (e: AnnotationEvent) => boolean, timeoutMs: number) => Promise<AnnotationEvent>;
 }
 
-/** An origin WebSocket client recording every relayed annotation (role probe may not draw). */
+/**
+ * An origin WebSocket client recording every relayed annotation. Its role comes from its token: a
+ * probe (an admin token that says hello as a probe: it may not draw), or an expert stand-in.
+ */
 function relayProbe(originUrl: string, role: 'probe' | 'expert' = 'probe'): RelayClient {
   const events: AnnotationEvent[] = [];
-  const socket = new WsClient(`${originUrl.replace(/^http/, 'ws')}/ws/${STREAM}`);
+  const token = testToken(role === 'expert' ? 'expert' : 'admin', STREAM);
+  const socket = new WsClient(`${originUrl.replace(/^http/, 'ws')}/ws/${STREAM}?token=${token}`);
   socket.on('open', () => socket.send(JSON.stringify({ type: 'hello', role })));
   socket.on('message', (data) => {
     const message = JSON.parse(String(data)) as ServerMessage;
@@ -152,7 +157,7 @@ t.test('annotations: expert draws, LL-HLS trainee shows it on its frame, surgeon
   source.start();
   t.teardown(() => source.close());
   await eventually(() => (stack.origin.registry.get(STREAM)?.realtime.track ? true : undefined), 30_000, 'realtime feed');
-  await eventually(async () => ((await fetch(`${stack.originUrl}/hls/${STREAM}/index.m3u8`)).ok ? true : undefined), 30_000, 'master playlist');
+  await eventually(async () => ((await fetch(`${stack.originUrl}/hls/${STREAM}/index.m3u8`, { headers: stack.auth('trainee', STREAM) })).ok ? true : undefined), 30_000, 'master playlist');
   const probe = relayProbe(stack.originUrl);
   t.teardown(() => probe.close());
   const standIn = relayProbe(stack.originUrl, 'expert');
@@ -168,14 +173,24 @@ t.test('annotations: expert draws, LL-HLS trainee shows it on its frame, surgeon
       await page.goto(url);
       return page;
     };
-    const expert = await open('expert', `${stack.originUrl}/expert/${STREAM}`, [stack.originUrl]);
-    const trainee = await open('trainee', `${stack.originUrl}/watch/${STREAM}`, [stack.originUrl], captureSockets);
-    const monitor = await open('monitor', `${stack.edgeUrl}/monitor/${STREAM}`, [stack.edgeUrl, stack.originUrl]);
+    // Each with the link the coordinator hands out: its role, this stream. The role on the socket
+    // (who may draw) comes from the token, not from what the page says.
+    const expert = await open('expert', `${stack.originUrl}/expert/${STREAM}?token=${stack.token('expert', STREAM)}`, [stack.originUrl]);
+    const trainee = await open('trainee', `${stack.originUrl}/watch/${STREAM}?token=${stack.token('trainee', STREAM)}`, [stack.originUrl], captureSockets);
+    const monitor = await open('monitor', `${stack.edgeUrl}/monitor/${STREAM}?token=${stack.token('surgeon', STREAM)}`, [stack.edgeUrl, stack.originUrl]);
+    t.equal(monitor.url(), `${stack.edgeUrl}/monitor/${STREAM}`, 'the monitor took the token out of its address bar');
 
     // The expert needs its frame clock (abs-capture-time) to stamp drawings; the others need pictures.
-    await expert.waitForFunction(() => (window.__scopecast as { path?: string } | undefined)?.path === 'webrtc' && typeof window.__scopecast?.latencyMs === 'number', null, { timeout: 45_000 });
-    await trainee.waitForFunction(() => window.__scopecast?.state === 'playing' && (window.__scopecast.currentTime ?? 0) > 1, null, { timeout: 45_000 });
-    await monitor.waitForFunction(() => window.__scopecast?.state === 'playing' && typeof window.__scopecast.latencyMs === 'number', null, { timeout: 45_000 });
+    // On a timeout, say what the page was doing (a refused token reads 'denied' with the reason).
+    const ready = async (name: string, page: Page, predicate: () => boolean): Promise<void> => {
+      await page.waitForFunction(predicate, null, { timeout: 45_000 }).catch(async (error: unknown) => {
+        const state = await page.evaluate(() => JSON.stringify({ ...window.__scopecast, annotations: undefined, access: window.__scopecastAccess })).catch(() => '?');
+        throw new Error(`${name} never got ready: ${state}`, { cause: error });
+      });
+    };
+    await ready('expert', expert, () => (window.__scopecast as { path?: string } | undefined)?.path === 'webrtc' && typeof window.__scopecast?.latencyMs === 'number');
+    await ready('trainee', trainee, () => window.__scopecast?.state === 'playing' && (window.__scopecast.currentTime ?? 0) > 1);
+    await ready('monitor', monitor, () => window.__scopecast?.state === 'playing' && typeof window.__scopecast.latencyMs === 'number');
 
     t.test('an arrow from the expert toolbar: trainee on its frame, monitor at once', async (t) => {
       // Normally the LL-HLS trainee is ~0.7 s behind the expert's WebRTC picture, so a drawing

@@ -4,6 +4,7 @@ import t from 'tap';
 import { SyntheticConsole } from '../loadtest/index.js';
 import { ChromiumViewer } from '../loadtest/chromium-viewer.js';
 import { WEBRTC_CHROMIUM_ARGS } from '../loadtest/chromium.js';
+import { scrapeHeaders } from './helpers/auth.js';
 import { eventually, startStack } from './helpers/stack.js';
 
 interface Debug {
@@ -23,7 +24,8 @@ t.test('the expert page plays over WebRTC with a latency badge from the edge clo
 
   const viewer = new ChromiumViewer();
   t.teardown(() => viewer.close());
-  await viewer.open(`${stack.originUrl}/expert/or3`, '#scopecast-rtc', WEBRTC_CHROMIUM_ARGS);
+  // The coordinator's link: an expert token for or3 (WHEP is for experts, surgeons and admins).
+  await viewer.open(`${stack.originUrl}/expert/or3?token=${stack.token('expert', 'or3')}`, '#scopecast-rtc', WEBRTC_CHROMIUM_ARGS);
   const debug = (): Promise<Debug> => viewer.evaluate(() => (window as unknown as { __scopecast: Debug }).__scopecast);
   let last: Debug | null = null;
   const playing = await eventually(async () => {
@@ -48,13 +50,13 @@ t.test('the expert page plays over WebRTC with a latency badge from the edge clo
   }, 10_000, 'a latency badge reading (abs-capture-time on the edge clock)');
   t.ok(badge > -500 && badge < 10_000, `badge ${Math.round(badge)} ms`);
   const status = await eventually(async () => {
-    const body = (await (await fetch(`${stack.originUrl}/api/status`)).json()) as { streams: Array<{ stream: string; viewerList: Array<{ role: string; path: string }> }> };
+    const body = (await (await fetch(`${stack.originUrl}/api/status`, { headers: stack.auth('admin') })).json()) as { streams: Array<{ stream: string; viewerList: Array<{ role: string; path: string }> }> };
     const list = body.streams.find((s) => s.stream === 'or3')?.viewerList ?? [];
     return list.length > 0 ? list : undefined;
   }, 15_000, 'the expert reporting over /ws/or3');
   t.same(status.map((v) => [v.role, v.path]), [['expert', 'webrtc']], 'the expert reports its WebRTC latency');
-  t.match(await (await fetch(`${stack.originUrl}/metrics`)).text(), /scopecast_latency_seconds_count\{stream="or3",path="webrtc",hop="end_to_end"\} [1-9]/);
-  const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ connected: boolean; sentAudioPackets: number }> };
+  t.match(await (await fetch(`${stack.originUrl}/metrics`, { headers: scrapeHeaders() })).text(), /scopecast_latency_seconds_count\{stream="or3",path="webrtc",hop="end_to_end"\} [1-9]/);
+  const sessions = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: Array<{ connected: boolean; sentAudioPackets: number }> };
   t.equal(sessions.sessions.length, 1);
   t.ok(sessions.sessions[0]!.connected);
   t.ok(sessions.sessions[0]!.sentAudioPackets > 0, `Opus audio sent too (${sessions.sessions[0]!.sentAudioPackets} packets)`);

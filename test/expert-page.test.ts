@@ -17,6 +17,9 @@ import {
   type PathContext,
   type WebRtcOutcome,
 } from '../player/index.js';
+import { WEBRTC_VIEWER_ROLES } from '../lib/security/access.js';
+import { testAccessControl, withAccessRoutes } from './helpers/access-control.js';
+import { withToken } from './helpers/auth.js';
 import { isBlankStats, videoFrameStats, withBrowser } from './helpers/browser.js';
 import { observePage, serveHlsDirs, startLiveHls, waitForSnapshot, waitForState } from './helpers/hls.js';
 
@@ -62,6 +65,13 @@ t.test('decidePath: frames use WebRTC; a failed start retries every 10 s; a drop
   const fast = { ...DEFAULT_PATH_POLICY, retryMs: 50, reconnectInitialMs: 10, reconnectMaxMs: 25 };
   t.same(decidePath(INITIAL_PATH_CONTEXT, failed, fast).decision, { action: 'fallback', retryInMs: 50 });
   t.same(decidePath({ reconnecting: true, attempt: 4 }, failed, fast).decision, { action: 'fallback', retryInMs: 25 });
+
+  // A refused token is not a WebRTC problem: no LL-HLS fallback, no retry.
+  for (const httpStatus of [401, 403]) {
+    const refused: WebRtcOutcome = { kind: 'failed', error: { type: 'webrtcError', details: 'whepRejected', fatal: true, httpStatus } };
+    t.same(decidePath(INITIAL_PATH_CONTEXT, refused), { decision: { action: 'denied' }, next: INITIAL_PATH_CONTEXT }, `WHEP ${httpStatus}`);
+    t.same(decidePath({ reconnecting: true, attempt: 2 }, refused).decision, { action: 'denied' }, `WHEP ${httpStatus} while reconnecting`);
+  }
 });
 
 t.test('WHEP client pieces: codec order, answer check, error data, session URL', async (t) => {
@@ -135,7 +145,7 @@ t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; page, bundle and as
   t.match(csp, /default-src 'none'/);
   t.match(csp, /connect-src 'self'(;|$)/);
   t.match(csp, /script-src 'self'(;|$)/);
-  t.equal(page.headers['referrer-policy'], 'no-referrer');
+  t.equal(page.headers['referrer-policy'], 'no-referrer', 'a ?token= in the page URL never leaves in a Referer');
   t.match(page.body, /<title>scopecast expert — endo-1_A<\/title>/);
   t.match(page.body, /data-stream="endo-1_A" data-hls-prefix="\/hls" data-whep-prefix="\/whep"/);
   t.match(page.body, /<video id="scopecast-rtc"[^>]* playsinline muted autoplay>/);
@@ -186,11 +196,15 @@ type WhepMode = 'not-live' | 'garbage' | Answerer;
 
 async function buildApp(dir: string, mode: { value: WhepMode }, log: WhepLog): Promise<{ app: FastifyInstance; base: string }> {
   const app = Fastify();
+  // Tokens as on the origin: WHEP for expert/surgeon/admin, LL-HLS for every viewer role.
+  const access = testAccessControl();
+  await withAccessRoutes(app, access);
   await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep' });
-  serveHlsDirs(app, { test: dir });
+  serveHlsDirs(app, { test: dir }, { outage: false }, access);
   app.addContentTypeParser('application/sdp', { parseAs: 'string' }, (_request, body, done) => done(null, body));
-  // Stand-in for the WHEP plugin (being written elsewhere): just the two answers under test.
-  app.post<{ Params: { stream: string }; Body: string }>('/whep/:stream', async (request, reply) => {
+  const whepGuard = access.guard(WEBRTC_VIEWER_ROLES, (request) => (request.params as { stream: string }).stream);
+  // Stand-in for the WHEP plugin: just the answers under test, behind the same token check.
+  app.post<{ Params: { stream: string }; Body: string }>('/whep/:stream', { preHandler: whepGuard }, async (request, reply) => {
     log.posts.push({ contentType: request.headers['content-type'], body: request.body });
     const location = `/whep/${request.params.stream}/s${log.posts.length}`;
     if (mode.value === 'garbage') {
@@ -204,7 +218,8 @@ async function buildApp(dir: string, mode: { value: WhepMode }, log: WhepLog): P
   });
   // A blank page on this origin (a secure context) for the sending peer.
   app.get('/sender', async (_request, reply) => reply.type('text/html').send('<!doctype html><title>sender</title>'));
-  app.delete('/whep/:stream/:session', async (request, reply) => {
+  // A DELETE without the token is refused like any other request (and not logged).
+  app.delete('/whep/:stream/:session', { preHandler: whepGuard }, async (request, reply) => {
     log.deletes.push(request.url);
     return reply.code(200).send();
   });
@@ -226,7 +241,7 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
       log.deletes.length = 0;
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const { pageErrors, foreign, consoleLines } = observePage(page, base);
-      await page.goto(`${base}/expert/test`);
+      await page.goto(withToken(`${base}/expert/test`, 'expert', 'test'));
       t.equal(await page.title(), 'scopecast expert — test');
       await waitForSnapshot(page, 'path llhls', () => window.__scopecast?.state === 'playing' && (window.__scopecast as ExpertDebugSnapshot).path === 'llhls', null, 30_000, consoleLines);
 
@@ -280,7 +295,7 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
       log.deletes.length = 0;
       const page = await browser.newPage();
       const { pageErrors, foreign, consoleLines } = observePage(page, base);
-      await page.goto(`${base}/expert/test`);
+      await page.goto(withToken(`${base}/expert/test`, 'expert', 'test'));
       await waitForState(page, 'playing', 30_000, consoleLines);
       const snapshot = (await page.evaluate(() => window.__scopecast)) as ExpertDebugSnapshot | undefined;
       t.equal(snapshot?.path, 'llhls');
@@ -290,6 +305,52 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
       await page.close();
       t.same(pageErrors, [], 'no uncaught page errors');
       t.same(foreign, [], 'no request leaves the origin');
+    });
+
+    t.test('a trainee link on the expert page: WHEP answers 403 and the page says so (no quiet LL-HLS)', async (t) => {
+      mode.value = 'not-live';
+      log.posts.length = 0;
+      log.deletes.length = 0;
+      const page = await browser.newPage();
+      const { pageErrors, foreign, consoleLines } = observePage(page, base);
+      const whep: number[] = [];
+      const hls: string[] = [];
+      page.on('response', (r) => {
+        if (r.url().includes('/whep/')) whep.push(r.status());
+        if (r.url().includes('/hls/')) hls.push(r.url());
+      });
+      await page.goto(withToken(`${base}/expert/test`, 'trainee', 'test'));
+      t.equal(page.url(), `${base}/expert/test`, 'the token left the address bar');
+      await waitForState(page, 'denied', 15_000, consoleLines);
+      const snapshot = (await page.evaluate(() => window.__scopecast)) as ExpertDebugSnapshot;
+      t.match(snapshot.errors[0], { type: 'webrtcError', details: 'whepRejected', httpStatus: 403, code: 'SC_ERR_FORBIDDEN' });
+      t.equal(snapshot.path, null, 'no delivery path');
+      t.same(whep, [403], 'WHEP refused the trainee token');
+      t.equal(log.posts.length, 0, 'the stand-in never saw the offer');
+      t.equal(await page.locator('#scopecast-status').textContent(), 'This link (trainee) does not open the expert view — ask the coordinator for a new link.');
+      t.equal(await page.locator('#scopecast-status').getAttribute('data-state'), 'denied');
+      t.equal(await page.locator('#scopecast-stage').isVisible(), false, 'no empty player under the message');
+      await sleep(3500);
+      t.same(whep, [403], 'no WHEP retry');
+      t.same(hls, [], 'no LL-HLS fallback for a trainee link');
+      t.equal(await page.locator('.sc-hls video').count(), 0);
+      t.same(pageErrors, [], 'no uncaught page errors');
+      t.same(foreign, [], 'no request leaves the origin');
+      await page.close();
+    });
+
+    t.test('no token: the message, no WHEP offer', async (t) => {
+      const page = await browser.newPage();
+      const { pageErrors, consoleLines } = observePage(page, base);
+      const whep: string[] = [];
+      page.on('request', (r) => { if (r.url().includes('/whep/') || r.url().includes('/hls/')) whep.push(r.url()); });
+      await page.goto(`${base}/expert/test`);
+      await waitForState(page, 'denied', 10_000, consoleLines);
+      t.equal(await page.locator('#scopecast-status').textContent(), 'This link has no access token — ask the coordinator for a new link.');
+      await sleep(500);
+      t.same(whep, [], 'nothing was asked for');
+      t.same(pageErrors, []);
+      await page.close();
     });
 
     t.test('WebRTC from a real peer: plays with frame latency; a drop falls back to LL-HLS and reconnects', async (t) => {
@@ -324,7 +385,7 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
 
       const page = await browser.newPage();
       const { pageErrors, foreign, consoleLines } = observePage(page, base);
-      await page.goto(`${base}/expert/test`);
+      await page.goto(withToken(`${base}/expert/test`, 'expert', 'test'));
       await waitForSnapshot(page, 'path webrtc', () => window.__scopecast?.state === 'playing' && (window.__scopecast as ExpertDebugSnapshot).path === 'webrtc', null, 20_000, consoleLines);
       t.equal(await page.locator('#scopecast-path').textContent(), 'WebRTC');
       t.equal(await page.locator('.sc-hls video').count(), 0, 'no LL-HLS pipeline while WebRTC plays');

@@ -10,6 +10,7 @@ import type { RecordingSummary } from '../origin/recording/index.js';
 import { fitVideoRect, mediaTimeAt, positionOf, toCanvasPoint, type TimelineFragment } from '../player/index.js';
 import { parseAnnotationTrack } from '../player/library/api.js';
 import type { LibraryDebugSnapshot } from '../player/library/types.js';
+import { bearer, testToken, withToken } from './helpers/auth.js';
 import { videoFrameStats, withBrowser } from './helpers/browser.js';
 import { observePage } from './helpers/hls.js';
 import { endStream, ingestCmaf, makeCmaf, recordingOrigin, restampPrft } from './helpers/recording.js';
@@ -80,6 +81,8 @@ t.test('page routes: CSP self only, ids checked', async (t) => {
   const list = await r.origin.app.inject({ url: '/library' });
   t.equal(list.statusCode, 200);
   t.equal(list.headers['content-security-policy'], PAGE_CSP);
+  t.equal(list.headers['referrer-policy'], 'no-referrer', 'a ?token= in the page URL never leaves in a Referer');
+  t.match(list.body, /id="scopecast-library"/, 'the page itself is public (its data is not)');
   t.match(list.body, /<script type="module" src="\/player\/library\.js"><\/script>/);
   t.notMatch(list.body, /https?:\/\//, 'no external hosts');
   const page = await r.origin.app.inject({ url: '/library/or1-20260115T093000-abcd' });
@@ -143,28 +146,35 @@ t.test('library pages in Chromium: the case is listed, plays, annotations replay
   for (const f of cmaf.fragments.slice(10)) await origin.app.inject({ method: 'POST', url: '/ingest/or7/main/fragment', headers: { 'x-scopecast-ingest-key': 'recording-test-ingest-key-0123', 'content-type': 'application/octet-stream' }, payload: f });
   await endStream(origin, 'or7');
   await r.recordings.settled();
-  const { recordings } = (await origin.app.inject({ url: '/api/recordings' })).json<{ recordings: RecordingSummary[] }>();
+  const { recordings } = (await origin.app.inject({ url: '/api/recordings', headers: bearer('admin') })).json<{ recordings: RecordingSummary[] }>();
   const id = recordings[0]!.id;
-  await origin.app.inject({ method: 'PATCH', url: `/api/recordings/${id}`, payload: { title: 'Teaching case <b>7</b>', procedure: 'Cholecystectomy' } });
-  await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/chapters`, payload: { atMs: BASE + 4500, label: 'Clipping' } });
+  await origin.app.inject({ method: 'PATCH', url: `/api/recordings/${id}`, headers: bearer('expert', 'or7'), payload: { title: 'Teaching case <b>7</b>', procedure: 'Cholecystectomy' } });
+  await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/chapters`, headers: bearer('expert', 'or7'), payload: { atMs: BASE + 4500, label: 'Clipping' } });
   const base = await origin.app.listen({ host: '127.0.0.1', port: 0 });
 
   await withBrowser(t, async (browser) => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const observer = observePage(page, base);
+    const requests: Array<{ url: string; authorization: string | undefined }> = [];
+    page.on('request', (request) => {
+      if (!/\/(api\/)?recordings\b/.test(new URL(request.url()).pathname)) return;
+      void request.allHeaders().then((headers) => requests.push({ url: request.url(), authorization: headers.authorization }));
+    });
 
-    // The list.
-    await page.goto(`${base}/library`);
+    // The list, opened with an expert's link for or7.
+    const token = testToken('expert', 'or7');
+    await page.goto(`${base}/library?token=${token}`);
+    t.equal(page.url(), `${base}/library`, 'the token left the address bar');
     await page.waitForFunction((caseId) => window.__scopecastLibrary?.cases.includes(caseId) === true, id, { timeout: 15_000 });
     const row = page.locator(`tr[data-id="${id}"]`);
     t.equal(await row.locator('a').textContent(), 'Teaching case <b>7</b>', 'title as text, never as markup');
     t.equal(await row.locator('td').nth(1).textContent(), 'Cholecystectomy');
     t.equal(await row.locator('td').nth(3).textContent(), '0:06');
     t.match(await row.locator('td').nth(2).textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
-    t.equal(await row.locator('a').getAttribute('href'), `/library/${id}`);
+    t.equal(await row.locator('a').getAttribute('href'), `/library/${id}?token=${token}`, 'the case link carries the token to the next page');
 
-    // The replay page.
-    await Promise.all([page.waitForURL(`${base}/library/${id}`), row.locator('a').click()]);
+    // The replay page (which takes the token out of its address bar again).
+    await Promise.all([page.waitForURL((url) => url.pathname === `/library/${id}` && !url.search), row.locator('a').click()]);
     await page.waitForFunction(() => {
       const s = window.__scopecastLibrary;
       const v = document.getElementById('scopecast-video') as HTMLVideoElement | null;
@@ -233,13 +243,71 @@ t.test('library pages in Chromium: the case is listed, plays, annotations replay
     await page.click('#scopecast-bookmark-add');
     await page.waitForFunction(() => window.__scopecastLibrary?.details?.bookmarks.length === 1, null, { timeout: 10_000 });
     t.same(await page.locator('#scopecast-bookmarks .sc-label').allTextContents(), ['Critical view']);
-    const saved = (await origin.app.inject({ url: `/api/recordings/${id}` })).json<{ bookmarks: Array<{ atMs: number; label: string }> }>().bookmarks;
+    const saved = (await origin.app.inject({ url: `/api/recordings/${id}`, headers: bearer('admin') })).json<{ bookmarks: Array<{ atMs: number; label: string }> }>().bookmarks;
     t.equal(saved[0]?.label, 'Critical view');
     t.ok(saved[0]!.atMs > BASE + 1500 && saved[0]!.atMs < BASE + 6000, `at the paused frame (${saved[0]!.atMs - BASE} ms)`);
+
+    // Every API call, playlist, segment and the annotation track carried the token as a header.
+    t.ok(requests.length > 5 && requests.every((r) => r.authorization === `Bearer ${token}` && !r.url.includes('token=')),
+      `${requests.length} recording requests, each with Authorization and no token in the URL`);
+    t.equal(await page.getAttribute('#scopecast-all-cases', 'href'), `/library?token=${token}`, 'back to the list with the token');
 
     t.same(observer.pageErrors, [], 'no page errors');
     t.same(observer.foreign, [], 'nothing fetched from elsewhere');
     t.same((await page.evaluate(() => window.__scopecastLibrary))?.errors, [], 'no errors on the bus');
+  });
+
+  await withBrowser(t, async (browser) => {
+    const show = async (url: string, name: string): Promise<{ text: string | null; state: string | null; access: string | null; page: Page; errors: string[] }> => {
+      const page = await browser.newPage();
+      const observer = observePage(page, base);
+      await page.goto(url);
+      await page.waitForFunction(() => {
+        const state = document.getElementById('scopecast-status')?.dataset.state;
+        return state === 'denied' || state === 'ready' || state === 'playing';
+      }, null, { timeout: 15_000 }).catch((error: unknown) => {
+        throw new Error(`${name}: the page never settled\n${observer.consoleLines.join('\n')}`, { cause: error });
+      });
+      return {
+        text: await page.locator('#scopecast-status').textContent(),
+        state: await page.locator('#scopecast-status').getAttribute('data-state'),
+        access: await page.locator('main').getAttribute('data-access'),
+        page,
+        errors: observer.pageErrors,
+      };
+    };
+
+    t.test('no token: the list and the case page say so', async (t) => {
+      for (const url of [`${base}/library`, `${base}/library/${id}`]) {
+        const seen = await show(url, url);
+        t.same([seen.state, seen.access, seen.text], ['denied', 'denied', 'This link has no access token — ask the coordinator for a new link.'], url);
+        t.ok(await seen.page.locator('.sc-cases, .sc-frame').first().isHidden(), 'no empty table or player');
+        t.same(seen.errors, []);
+        await seen.page.close();
+      }
+    });
+
+    t.test('a link for another stream: the list is empty (scoped), the case page is refused with the reason', async (t) => {
+      const list = await show(withToken(`${base}/library`, 'trainee', 'or1'), 'list');
+      t.equal(list.state, 'ready', 'a scoped list is not a refusal');
+      t.same(await list.page.evaluate(() => window.__scopecastLibrary?.cases), [], 'or7 is not listed for an or1 link');
+      await list.page.close();
+      const replay = await show(withToken(`${base}/library/${id}`, 'trainee', 'or1'), 'replay');
+      t.same([replay.state, replay.access], ['denied', 'denied']);
+      t.equal(replay.text, 'This link is not valid for this stream (or7): it is for or1 — ask the coordinator for a new link.');
+      t.same(replay.errors, []);
+      await replay.page.close();
+    });
+
+    t.test('a trainee link watches but is not offered the bookmark form', async (t) => {
+      const replay = await show(withToken(`${base}/library/${id}`, 'trainee', 'or7'), 'trainee replay');
+      await replay.page.waitForFunction(() => window.__scopecastLibrary?.details !== null, null, { timeout: 10_000 });
+      t.equal(replay.access, null);
+      t.ok(await replay.page.locator('#scopecast-bookmark-form').isHidden(), 'no form for a trainee');
+      t.equal(await replay.page.locator('#scopecast-title').textContent(), 'Teaching case <b>7</b>');
+      t.same(replay.errors, []);
+      await replay.page.close();
+    });
   });
 });
 
@@ -249,7 +317,7 @@ t.test('a missing recording: the replay page says so', async (t) => {
   await withBrowser(t, async (browser) => {
     const page = await browser.newPage();
     const observer = observePage(page, base);
-    await page.goto(`${base}/library/or1-20260115T093000-abcd`);
+    await page.goto(withToken(`${base}/library/or1-20260115T093000-abcd`, 'admin'));
     await page.waitForFunction(() => document.getElementById('scopecast-status')?.dataset.state === 'error', null, { timeout: 15_000 });
     t.match(await page.locator('#scopecast-status').textContent(), /recording not found|Cannot play/);
     t.same(observer.pageErrors, []);

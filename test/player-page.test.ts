@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Page } from 'playwright-core';
 import t from 'tap';
 import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
 import { playerPlugin } from '../origin/player-plugin.js';
@@ -23,20 +24,26 @@ import {
 } from '../player/index.js';
 import { LatencyBadge } from '../player/watch/latency-badge.js';
 import { StatusController } from '../player/watch/status-controller.js';
+import type { AccessControl } from '../lib/security/access.js';
+import { testAccessControl, withAccessRoutes } from './helpers/access-control.js';
+import { TEST_INGEST_KEY, testToken, withToken } from './helpers/auth.js';
 import { isBlank, isBlankStats, screenshotElement, videoFrameStats, withBrowser } from './helpers/browser.js';
-import { captureConsole, liveHlsArgs, observePage, serveHlsDirs, startLiveHls, waitForFile, waitForState, type HlsSwitch } from './helpers/hls.js';
+import { captureConsole, liveHlsArgs, observePage, serveHlsDirs, startLiveHls, waitForFile, waitForSnapshot, waitForState, type HlsSwitch } from './helpers/hls.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: a real ffmpeg HLS muxer (helpers/hls.ts), and a tiny static route standing in for the HLS plugin.
 
-async function buildApp(streams: Record<string, string>, control: HlsSwitch = { outage: false }): Promise<{ app: FastifyInstance; base: string }> {
+async function buildApp(streams: Record<string, string>, control: HlsSwitch = { outage: false }): Promise<{ app: FastifyInstance; base: string; access: AccessControl }> {
   const app = Fastify();
+  // Tokens as on the origin: the HLS stand-in and the socket check them; the page refreshes its own.
+  const access = testAccessControl();
+  await withAccessRoutes(app, access);
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
   // The page's origin link (clock sync, latency reports, annotations) needs the real socket.
-  await app.register(wsPlugin, { latency: new LatencyBook(), edgeClocks: new EdgeClocks(), annotations: new LocalAnnotationHub() });
-  serveHlsDirs(app, streams, control);
+  await app.register(wsPlugin, { latency: new LatencyBook(), edgeClocks: new EdgeClocks(), annotations: new LocalAnnotationHub(), access, ingestKeys: [TEST_INGEST_KEY] });
+  serveHlsDirs(app, streams, control, access);
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, base: address };
+  return { app, base: address, access };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -54,6 +61,10 @@ t.test('decideRecovery: one place maps errors to actions', async (t) => {
   t.same(decideRecovery(err('mediaError', 'bufferAppendError'), 2), { action: 'restart', state: 'reconnecting' });
   t.same(decideRecovery(err('playerError', 'mseUnsupported'), 0), { action: 'give-up' });
   t.same(decideRecovery(err('muxError', 'fragParsingError'), 0), { action: 'restart', state: 'error' });
+  // A refused token is refused again: no retry, whether hls.js gave up on it or not.
+  t.same(decideRecovery(err('networkError', 'manifestLoadError', true, 401), 0), { action: 'denied' });
+  t.same(decideRecovery(err('networkError', 'levelLoadError', true, 403), 0), { action: 'denied' });
+  t.same(decideRecovery(err('networkError', 'fragLoadError', false, 401), 0), { action: 'denied' });
   t.same([0, 1, 2, 3, 4, 9].map((n) => backoffDelay(n)), [1000, 2000, 4000, 8000, 8000, 8000]);
 });
 
@@ -104,6 +115,7 @@ t.test('StatusController: 404 master waits and retries; playing resets; destroy 
     recoverMediaError: () => calls.push('recover'),
     swapAudioCodecAndRecover: () => calls.push('swap'),
     restart: () => calls.push('restart'),
+    stop: () => calls.push('stop'),
   };
   const element = fakeElement();
   const status = new StatusController({ bus, actions, element, initialBackoffMs: 20, maxBackoffMs: 40 });
@@ -128,6 +140,21 @@ t.test('StatusController: 404 master waits and retries; playing resets; destroy 
   bus.emit('error', { type: 'networkError', details: 'levelLoadError', fatal: true });
   t.equal(status.state, 'ended', 'errors after the end change nothing');
   t.same(states, ['waiting', 'playing', 'ended']);
+  // A refused request: no retry, playback stopped, the page's access controller words it.
+  const denials: PlayerError[] = [];
+  const element3 = fakeElement();
+  const status3 = new StatusController({ bus, actions, element: element3, initialBackoffMs: 20, onDenied: (e) => { denials.push(e); status3.deny('This link has expired — ask the coordinator for a new link.'); } });
+  calls.length = 0;
+  bus.emit('error', { type: 'networkError', details: 'levelLoadError', fatal: true, httpStatus: 401 });
+  t.same(denials.map((e) => e.httpStatus), [401]);
+  t.equal(status3.state, 'denied');
+  t.equal(element3.textContent, 'This link has expired — ask the coordinator for a new link.');
+  t.equal(element3.dataset.state, 'denied');
+  t.ok(calls.includes('stop') && !calls.includes('reload'), `stopped, no reload: ${calls.join(',')}`);
+  bus.emit('media-playing');
+  bus.emit('error', { type: 'networkError', details: 'fragLoadError', fatal: true, httpStatus: 503 });
+  t.equal(status3.state, 'denied', 'denied is final: later events change nothing');
+  status3.destroy();
   // A pending retry is cancelled by destroy().
   const status2 = new StatusController({ bus, actions, element, initialBackoffMs: 20 });
   bus.emit('error', { type: 'networkError', details: 'fragLoadError', fatal: true });
@@ -153,7 +180,7 @@ t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; assets are served l
   const app = Fastify();
   await app.register(playerPlugin, { hlsPrefix: '/hls' });
   // The page's origin link (clock sync, latency reports, annotations) needs the real socket.
-  await app.register(wsPlugin, { latency: new LatencyBook(), edgeClocks: new EdgeClocks(), annotations: new LocalAnnotationHub() });
+  await app.register(wsPlugin, { latency: new LatencyBook(), edgeClocks: new EdgeClocks(), annotations: new LocalAnnotationHub(), access: testAccessControl(), ingestKeys: [TEST_INGEST_KEY] });
   t.teardown(() => app.close());
   for (const url of ['/watch/..%2Fetc', '/watch/a;rm', '/watch/a%20b', `/watch/${'x'.repeat(65)}`]) {
     const res = await app.inject(url);
@@ -163,6 +190,10 @@ t.test('routes: bad stream names are 400 SC_ERR_STREAM_NAME; assets are served l
   const page = await app.inject('/watch/endo-1_A');
   t.equal(page.statusCode, 200);
   t.equal(page.headers['cache-control'], 'no-cache');
+  // The page's URL may carry ?token=: it must never leave in a Referer.
+  t.equal(page.headers['referrer-policy'], 'no-referrer');
+  t.match(page.body, /<meta name="referrer" content="no-referrer">/);
+  t.equal((await app.inject('/watch/endo-1_A?token=x.y.z')).statusCode, 200, 'the page itself is public; its data is not');
   t.match(page.headers['content-type'], /^text\/html/);
   t.match(page.body, /data-stream="endo-1_A"/);
   t.match(page.body, /<title>scopecast — endo-1_A<\/title>/);
@@ -190,9 +221,23 @@ t.test('watch page plays a live ffmpeg HLS stream in Chromium', async (t) => {
   await withBrowser(t, async (browser) => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const { pageErrors, foreign, consoleLines } = observePage(page, base);
-    await page.goto(`${base}/watch/test`);
+    // What the page sends: HLS requests (their Authorization) and its WebSocket URL.
+    const hlsAuth: Array<{ url: string; authorization: string | undefined }> = [];
+    page.on('request', (request) => {
+      if (!request.url().includes('/hls/')) return;
+      void request.allHeaders().then((headers) => hlsAuth.push({ url: request.url(), authorization: headers.authorization }));
+    });
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    // A short-lived token (24 s): the page must refresh it (at half life) to keep going.
+    const token = testToken('trainee', 'test', { ttlSeconds: 24 });
+    await page.goto(`${base}/watch/test?token=${token}`);
     t.equal(await page.title(), 'scopecast — test');
+    t.equal(page.url(), `${base}/watch/test`, 'the token left the address bar at once');
     await waitForState(page, 'playing', 30_000, consoleLines);
+    t.ok(hlsAuth.length > 0 && hlsAuth.every((r) => r.authorization?.startsWith('Bearer ') && !r.url.includes('token=')),
+      `every HLS request carries the token as a header, never in the URL (${hlsAuth.length} requests)`);
+    t.ok(sockets.length > 0 && sockets.every((url) => new URL(url).searchParams.get('token') !== null), 'the WebSocket carries it as ?token=');
 
     const t0 = await page.evaluate(() => document.querySelector('video')?.currentTime ?? 0);
     await sleep(2000);
@@ -234,11 +279,84 @@ t.test('watch page plays a live ffmpeg HLS stream in Chromium', async (t) => {
     t.ok(afterOutage.length > 0 && afterOutage.every((e) => e.type === 'networkError' && e.httpStatus === 503),
       `only the outage's network errors were fatal: ${JSON.stringify(afterOutage)}`);
 
+    // Refreshed at half life (POST /api/tokens/refresh): a new token, the same grant; the next
+    // requests use it.
+    await waitForSnapshot(page, 'a token refresh', () => (window.__scopecastAccess?.refreshes ?? 0) >= 1, null, 30_000, consoleLines);
+    const access = await page.evaluate(() => window.__scopecastAccess);
+    t.match(access, { hasToken: true, role: 'trainee', stream: 'test', denied: null });
+    const firstExp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number;
+    t.ok((access?.exp ?? 0) > firstExp, `the refreshed token expires later (${access?.exp} > ${firstExp})`);
+    const seen = hlsAuth.length;
+    await sleep(2000);
+    const after = hlsAuth.slice(seen);
+    t.ok(after.length > 0 && after.every((r) => r.authorization !== `Bearer ${token}`), 'requests after the refresh carry the new token');
+    t.equal(await page.evaluate(() => window.__scopecast?.state), 'playing');
+
     t.same(pageErrors, [], 'no uncaught page errors');
     t.same(consoleLines.filter((line) => !line.startsWith('log:') && !line.startsWith('debug:') && !/503/.test(line)), [],
       'no console errors or warnings besides the outage');
     t.same(foreign, [], 'no request leaves the origin');
     await page.close();
+  });
+});
+
+t.test('access: no token, a token for another stream, a revoked token: the page says so and stops asking', async (t) => {
+  const { dir } = await startLiveHls(t);
+  const { app, base, access } = await buildApp({ test: dir });
+  t.teardown(() => app.close());
+  await withBrowser(t, async (browser) => {
+    const status = async (page: Page): Promise<{ state: string | undefined; text: string | null; access: string | undefined }> =>
+      page.evaluate(() => {
+        const line = document.getElementById('scopecast-status');
+        return { state: line?.dataset.state, text: line?.textContent ?? null, access: document.getElementById('scopecast-watch')?.dataset.access };
+      });
+
+    t.test('no token: the message, no media request', async (t) => {
+      const page = await browser.newPage();
+      const { pageErrors, consoleLines } = observePage(page, base);
+      const hls: string[] = [];
+      page.on('request', (r) => { if (r.url().includes('/hls/')) hls.push(r.url()); });
+      await page.goto(`${base}/watch/test`);
+      await waitForState(page, 'denied', 10_000, consoleLines);
+      t.same(await status(page), { state: 'denied', text: 'This link has no access token — ask the coordinator for a new link.', access: 'denied' });
+      t.equal(await page.locator('#scopecast-stage').isVisible(), false, 'no empty player under the message');
+      await sleep(500);
+      t.same(hls, [], 'nothing was asked for');
+      t.same(pageErrors, []);
+      await page.close();
+    });
+
+    t.test('a token for another stream: 403 on the first playlist, the message names both', async (t) => {
+      const page = await browser.newPage();
+      const { pageErrors, consoleLines } = observePage(page, base);
+      const hls: string[] = [];
+      page.on('request', (r) => { if (r.url().includes('/hls/')) hls.push(r.url()); });
+      await page.goto(withToken(`${base}/watch/test`, 'trainee', 'other-or'));
+      await waitForState(page, 'denied', 15_000, consoleLines);
+      t.same(await status(page), { state: 'denied', text: 'This link is not valid for this stream (test): it is for other-or — ask the coordinator for a new link.', access: 'denied' });
+      const snapshot = await page.evaluate(() => window.__scopecast);
+      t.match(snapshot?.errors[0], { type: 'networkError', details: 'manifestLoadError', httpStatus: 403, code: 'SC_ERR_FORBIDDEN' });
+      const asked = hls.length;
+      await sleep(2500);
+      t.equal(hls.length, asked, `no retry after the refusal (${asked} request(s))`);
+      t.equal(await page.evaluate(() => window.__scopecastAccess?.denied), 'tokenForbidden');
+      t.same(pageErrors, []);
+      await page.close();
+    });
+
+    t.test('revoked while playing: the socket and the next playlist are refused; playback stops with the message', async (t) => {
+      const page = await browser.newPage();
+      const { pageErrors, consoleLines } = observePage(page, base);
+      await page.goto(`${base}/watch/test?token=${testToken('trainee', 'test', { jti: 'revoke-me-1' })}`);
+      await waitForState(page, 'playing', 30_000, consoleLines);
+      await access.revoke('revoke-me-1', Math.floor(Date.now() / 1000) + 3600);
+      await waitForState(page, 'denied', 15_000, consoleLines);
+      t.same(await status(page), { state: 'denied', text: 'This link is no longer valid (withdrawn or not recognised) — ask the coordinator for a new link.', access: 'denied' });
+      await sleep(1000);
+      t.equal(await page.evaluate(() => (document.querySelector('.sc-stage video') as HTMLVideoElement | null)?.paused), true, 'the video stopped');
+      t.same(pageErrors, []);
+      await page.close();
+    });
   });
 });
 
@@ -255,7 +373,7 @@ t.test('a stream that has not started shows "waiting" (master 404), then plays o
   await withBrowser(t, async (browser) => {
     const page = await browser.newPage();
     const consoleLines = captureConsole(page);
-    await page.goto(`${base}/watch/late`);
+    await page.goto(withToken(`${base}/watch/late`, 'trainee', 'late'));
     await waitForState(page, 'waiting', 15_000, consoleLines);
     const snapshot = await page.evaluate(() => window.__scopecast);
     t.match(snapshot?.errors[0], { type: 'networkError', details: 'manifestLoadError', fatal: true, httpStatus: 404 });
@@ -284,7 +402,7 @@ t.test('a playlist with EXT-X-ENDLIST shows "Stream ended"', async (t) => {
   await withBrowser(t, async (browser) => {
     const page = await browser.newPage();
     const consoleLines = captureConsole(page);
-    await page.goto(`${base}/watch/vod`);
+    await page.goto(withToken(`${base}/watch/vod`, 'trainee', 'vod'));
     await waitForState(page, 'ended', 15_000, consoleLines);
     t.equal(await page.locator('#scopecast-status').textContent(), 'Stream ended');
     await page.close();

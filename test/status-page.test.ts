@@ -10,6 +10,8 @@ import { Bus, buildChart, formatAlert, isStatusSnapshot, renderStatusPage } from
 import { StatusDebugState } from '../player/status/debug-state.js';
 import { StatusPoller } from '../player/status/poller.js';
 import type { PollError, StatusDebugSnapshot, StatusEvents } from '../player/status/types.js';
+import { testAccessControl, withAccessRoutes } from './helpers/access-control.js';
+import { bearer, withToken } from './helpers/auth.js';
 import { isBlank, screenshotElement, withBrowser } from './helpers/browser.js';
 import { observePage } from './helpers/hls.js';
 import { THRESHOLD_MS, syntheticAlert, syntheticSnapshot, syntheticStream } from './helpers/status-snapshot.js';
@@ -140,6 +142,29 @@ t.test('StatusPoller: snapshots and failures as data, one request at a time, des
   t.equal(debugTarget.__scopecastStatus, undefined, 'debug mirror removed');
 });
 
+t.test('StatusPoller: sends the token on every poll; a refused token (401/403) is fatal and ends polling', async (t) => {
+  for (const status of [401, 403]) {
+    const bus = new Bus<StatusEvents>();
+    const seen: string[] = [];
+    let calls = 0;
+    const fakeFetch = (async (_url: string, init?: RequestInit) => {
+      calls++;
+      seen.push(String((init?.headers as Record<string, string>).Authorization));
+      return Response.json({ type: 'error', code: status === 401 ? 'SC_ERR_UNAUTHORIZED' : 'SC_ERR_FORBIDDEN', message: 'token expired' }, { status });
+    }) as typeof fetch;
+    const errors: PollError[] = [];
+    const off = bus.on('poll-error', (e) => errors.push(e));
+    const poller = new StatusPoller({ bus, url: '/api/status', intervalMs: 5, fetch: fakeFetch, headers: () => ({ Authorization: 'Bearer abc' }) });
+    poller.start();
+    await sleep(60);
+    t.equal(calls, 1, `${status}: one poll, no retry`);
+    t.same(seen, ['Bearer abc']);
+    t.same(errors, [{ type: 'httpError', details: `HTTP ${status}`, httpStatus: status, code: status === 401 ? 'SC_ERR_UNAUTHORIZED' : 'SC_ERR_FORBIDDEN', fatal: true }]);
+    poller.destroy();
+    off();
+  }
+});
+
 t.test('status page HTML: shell, no inline script, API path in a data attribute', async (t) => {
   const html = renderStatusPage({ scriptUrl: '/s.js', stylesheetUrl: '/s.css', apiUrl: '/api/"status' });
   t.match(html, /data-api-url="\/api\/&quot;status"/);
@@ -153,26 +178,39 @@ t.test('status page HTML: shell, no inline script, API path in a data attribute'
 t.test('routes: /api/status is the snapshot, uncached; /status is a CSP page with no inline script', async (t) => {
   let current: StatusSnapshot | null = syntheticSnapshot(NOW, [syntheticStream({ name: 'or1', now: NOW })]);
   const app = Fastify();
+  const access = testAccessControl();
+  await withAccessRoutes(app, access);
   await app.register(statusPlugin, {
     snapshot: () => {
       if (!current) throw new Error('latency book unavailable');
       return current;
     },
+    access,
   });
   t.teardown(() => app.close());
 
-  const api = await app.inject('/api/status');
+  const api = await app.inject({ url: '/api/status', headers: bearer('admin') });
   t.equal(api.statusCode, 200);
   t.match(api.headers['content-type'], /^application\/json/);
   t.equal(api.headers['cache-control'], 'no-store');
   t.same(api.json(), current);
+  // For IT only: no token 401, any other role 403, both as coded JSON errors.
+  const anonymous = await app.inject('/api/status');
+  t.equal(anonymous.statusCode, 401);
+  t.match(anonymous.json(), { type: 'error', code: 'SC_ERR_UNAUTHORIZED' });
+  for (const role of ['trainee', 'expert', 'surgeon'] as const) {
+    const refused = await app.inject({ url: '/api/status', headers: bearer(role, 'or1') });
+    t.equal(refused.statusCode, 403, role);
+    t.match(refused.json(), { type: 'error', code: 'SC_ERR_FORBIDDEN' }, role);
+  }
   current = null;
-  t.equal((await app.inject('/api/status')).statusCode, 500, 'a throwing snapshot() is a 500');
+  t.equal((await app.inject({ url: '/api/status', headers: bearer('admin') })).statusCode, 500, 'a throwing snapshot() is a 500');
 
   const page = await app.inject('/status');
-  t.equal(page.statusCode, 200);
+  t.equal(page.statusCode, 200, 'the page itself is public (its data is not)');
   t.match(page.headers['content-type'], /^text\/html/);
   t.equal(page.headers['content-security-policy'], PAGE_CSP);
+  t.equal(page.headers['referrer-policy'], 'no-referrer');
   t.match(page.headers['content-security-policy'], /script-src 'self'(;|$)/, 'no unsafe-inline scripts');
   const scripts = [...page.body.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
   t.equal(scripts.length, 1);
@@ -195,7 +233,7 @@ t.test('routes: /api/status is the snapshot, uncached; /status is a CSP page wit
 t.test('plugin options: snapshot() is required', async (t) => {
   const app = Fastify();
   t.teardown(() => app.close());
-  await t.rejects(async () => { await app.register(statusPlugin, {} as never); }, { code: 'SC_ERR_CONFIG_INVALID' });
+  await t.rejects(async () => { await app.register(statusPlugin, { access: testAccessControl() } as never); }, { code: 'SC_ERR_CONFIG_INVALID' });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -218,7 +256,9 @@ function snapshotOf(world: World): StatusSnapshot {
 
 async function listen(world: World): Promise<{ app: FastifyInstance; base: string }> {
   const app = Fastify();
-  await app.register(statusPlugin, { snapshot: () => snapshotOf(world) });
+  const access = testAccessControl();
+  await withAccessRoutes(app, access);
+  await app.register(statusPlugin, { snapshot: () => snapshotOf(world), access });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, base };
 }
@@ -242,8 +282,9 @@ t.test('dashboard in Chromium: chart, figures, alerts come and go, streams come 
       }
     };
 
-    await page.goto(`${base}/status`);
+    await page.goto(withToken(`${base}/status`, 'admin'));
     t.equal(await page.title(), 'scopecast status');
+    t.equal(page.url(), `${base}/status`, 'the token left the address bar');
     await waitFor('first poll', () => (window.__scopecastStatus?.polls ?? 0) >= 1);
     t.match(await debug(), { errors: 0, streams: ['or1'], alerts: 0 });
 
@@ -307,5 +348,38 @@ t.test('dashboard in Chromium: chart, figures, alerts come and go, streams come 
     t.same(consoleLines.filter((line) => !line.startsWith('log:') && !/status of 500/.test(line)), [],
       'no console errors besides the failed polls');
     await page.close();
+  });
+});
+
+t.test('dashboard in Chromium without an admin token: the message instead of an empty dashboard, polling stops', async (t) => {
+  const world: World = { fail: false, streams: ['or1'], alertOn: null };
+  const { app, base } = await listen(world);
+  t.teardown(() => app.close());
+  await withBrowser(t, async (browser) => {
+    const cases: Array<[string, string, string]> = [
+      ['no token', `${base}/status`, 'This link has no access token — ask the coordinator for a new link.'],
+      ['an expert token', withToken(`${base}/status`, 'expert', 'or1'), 'This link (expert) does not open the status dashboard — ask the coordinator for a new link.'],
+      ['a token that is not one', `${base}/status?token=not.a.token`, 'This link is no longer valid (withdrawn or not recognised) — ask the coordinator for a new link.'],
+    ];
+    for (const [name, url, message] of cases) {
+      const page = await browser.newPage();
+      const { pageErrors, consoleLines } = observePage(page, base);
+      const polls: number[] = [];
+      page.on('response', (r) => { if (r.url().endsWith('/api/status')) polls.push(r.status()); });
+      await page.goto(url);
+      try {
+        await page.waitForFunction(() => document.getElementById('scopecast-connection')?.dataset.state === 'denied', null, { timeout: 10_000 });
+      } catch (error) {
+        throw new Error(`${name}: never denied\n${consoleLines.join('\n')}`, { cause: error });
+      }
+      t.equal(await page.locator('#scopecast-connection').textContent(), message, name);
+      t.equal(await page.locator('#scopecast-dashboard').getAttribute('data-access'), 'denied', name);
+      t.ok(await page.locator('#scopecast-streams').isHidden(), `${name}: no dashboard under the message`);
+      const asked = polls.length;
+      await sleep(2500);
+      t.equal(polls.length, asked, `${name}: no poll after the refusal (${polls.join(',') || 'none'})`);
+      t.same(pageErrors, [], `${name}: no page errors`);
+      await page.close();
+    }
   });
 });

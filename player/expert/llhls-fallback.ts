@@ -6,7 +6,7 @@ import { Bus } from '../watch/bus.js';
 import { CatchUpController } from '../watch/catch-up-controller.js';
 import { LatencyBadge } from '../watch/latency-badge.js';
 import { StatusController } from '../watch/status-controller.js';
-import type { WatchEvents } from '../watch/types.js';
+import type { PlayerError, WatchEvents } from '../watch/types.js';
 import { VideoController } from '../watch/video-controller.js';
 import type { ExpertEvents } from './types.js';
 
@@ -21,6 +21,10 @@ export interface LlHlsFallbackOptions {
   workerPath: string;
   now: () => number;
   muted: boolean;
+  /** Headers for every LL-HLS request (the access token), read per request. */
+  requestHeaders?: () => Record<string, string>;
+  /** A playlist or segment was refused (401/403): this pipeline has stopped; the page decides the rest. */
+  onDenied?: (error: PlayerError) => void;
 }
 
 export class LlHlsFallback {
@@ -50,9 +54,20 @@ export class LlHlsFallback {
       bus.on('time', (seconds) => page.emit('time', seconds)),
       bus.on('error', (error) => page.emit('error', error)),
     ];
-    this.#controller = new VideoController({ video, bus, source: options.source, workerPath: options.workerPath });
+    this.#controller = new VideoController({
+      video,
+      bus,
+      source: options.source,
+      workerPath: options.workerPath,
+      ...(options.requestHeaders ? { requestHeaders: options.requestHeaders } : {}),
+    });
     // The page's status line is drawn from the forwarded 'state' events; this element stays detached.
-    this.#status = new StatusController({ bus, actions: this.#controller, element: document.createElement('p') });
+    this.#status = new StatusController({
+      bus,
+      actions: this.#controller,
+      element: document.createElement('p'),
+      ...(options.onDenied ? { onDenied: options.onDenied } : {}),
+    });
     const controller = this.#controller;
     this.#latency = new LatencyBadge({ element: options.badge, bus, playingDate: () => controller.playingDate, now: options.now });
     this.#catchUp = new CatchUpController({ video, measure: () => controller.liveLatency() });

@@ -6,6 +6,7 @@ import { LatencyBadge } from '../watch/latency-badge.js';
 import { FallbackLoader } from './fallback-loader.js';
 import type { LlHlsFallback } from './llhls-fallback.js';
 import { DEFAULT_PATH_POLICY, INITIAL_PATH_CONTEXT, decidePath, type PathContext, type PathPolicy } from './path-decision.js';
+import type { PlayerError } from '../watch/types.js';
 import type { ExpertEvents, ExpertPath } from './types.js';
 import { FrameLatency, WebRtcSession, type WebRtcOutcome, type WebRtcTimings } from './webrtc-controller.js';
 
@@ -30,6 +31,13 @@ export interface PathControllerOptions {
   policy?: Partial<PathPolicy>;
   webrtcTimings?: Partial<WebRtcTimings>;
   fetch?: typeof fetch;
+  /** Headers for WHEP and LL-HLS requests (the access token), read per request. */
+  requestHeaders?: () => Record<string, string>;
+  /**
+   * A request was refused (WHEP or LL-HLS, 401/403). Everything has stopped by then; the page
+   * words it (its access controller) and shows it.
+   */
+  onDenied?: (error: PlayerError) => void;
 }
 
 /** The WebRTC path on screen: latency from frame metadata, currentTime from the element. */
@@ -54,6 +62,7 @@ export class PathController {
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #muted = true;
   #started = false;
+  #denied = false;
   #destroyed = false;
 
   constructor(options: PathControllerOptions) {
@@ -117,13 +126,35 @@ export class PathController {
     delete this.#options.stage.dataset.path;
   }
 
+  /**
+   * Access refused: the session, the fallback and every retry end; nothing is asked again. The
+   * controller stays usable for destroy(). Idempotent.
+   */
+  deny(error: PlayerError): void {
+    if (this.#denied || this.#destroyed) return;
+    this.#denied = true;
+    this.#clearRetry();
+    if (this.#prefetchTimer) clearTimeout(this.#prefetchTimer);
+    this.#prefetchTimer = null;
+    this.#endSession();
+    this.#hideWebRtc();
+    this.#stopFallback();
+    delete this.#options.stage.dataset.path;
+    if (this.#path !== null) {
+      this.#path = null;
+      this.#bus.emit('path', null, 'access refused');
+    }
+    this.#options.onDenied?.(error);
+  }
+
   #attempt(): void {
-    if (this.#destroyed) return;
+    if (this.#destroyed || this.#denied) return;
     const session = new WebRtcSession({
       video: this.#options.rtcVideo,
       endpoint: this.#options.whepUrl,
       timings: this.#options.webrtcTimings,
       ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}),
+      ...(this.#options.requestHeaders ? { headers: this.#options.requestHeaders } : {}),
       onOutcome: (outcome) => {
         if (session === this.#session) this.#onOutcome(outcome);
       },
@@ -139,11 +170,14 @@ export class PathController {
   }
 
   #onOutcome(outcome: WebRtcOutcome): void {
-    if (this.#destroyed) return;
+    if (this.#destroyed || this.#denied) return;
     const { decision, next } = decidePath(this.#context, outcome, this.#policy);
     this.#context = next;
     if (outcome.kind !== 'frames') this.#bus.emit('error', outcome.error);
     switch (decision.action) {
+      case 'denied':
+        if (outcome.kind !== 'frames') this.deny(outcome.error);
+        return;
       case 'use-webrtc':
         this.#stopFallback();
         this.#showWebRtc();
@@ -197,12 +231,13 @@ export class PathController {
   }
 
   #startFallback(reason: string): void {
+    if (this.#denied) return;
     this.#setPath('llhls', `WebRTC unavailable (${reason})`);
     if (this.#fallback) return;
     this.#fallbackLoader.load().then(
       (Fallback) => {
         // WebRTC may have come back (or the page gone) while the bundle loaded.
-        if (this.#destroyed || this.#path !== 'llhls' || this.#fallback) return;
+        if (this.#destroyed || this.#denied || this.#path !== 'llhls' || this.#fallback) return;
         this.#fallback = new Fallback({
           bus: this.#bus,
           slot: this.#options.hlsSlot,
@@ -211,6 +246,9 @@ export class PathController {
           workerPath: this.#options.hlsWorkerUrl,
           now: this.#now,
           muted: this.#muted,
+          ...(this.#options.requestHeaders ? { requestHeaders: this.#options.requestHeaders } : {}),
+          // The fallback's own recovery logic stops on a refusal; here the whole page does.
+          onDenied: (error) => queueMicrotask(() => this.deny(error)),
         });
       },
       (error: unknown) => {
@@ -222,7 +260,7 @@ export class PathController {
 
   /** Once WebRTC plays, fetch the fallback quietly so a later switch is instant. */
   #prefetchFallback(): void {
-    if (this.#prefetchTimer || this.#destroyed) return;
+    if (this.#prefetchTimer || this.#destroyed || this.#denied) return;
     this.#prefetchTimer = setTimeout(() => {
       this.#fallbackLoader.load().catch(() => {}); // retried when actually needed
     }, 3000);

@@ -1,6 +1,7 @@
 // Pure: what the expert page does after a WebRTC attempt's verdict. Frames -> WebRTC on screen.
 // A start that failed -> LL-HLS, and WebRTC again every retryMs in the background. An established
-// session that dropped -> LL-HLS while reconnecting with backoff (1, 2, 4, 8, 8 ... s).
+// session that dropped -> LL-HLS while reconnecting with backoff (1, 2, 4, 8, 8 ... s). A refused
+// token (WHEP 401/403) -> nothing more: the page says the link does not open the expert view.
 import { backoffDelay } from '../watch/status-controller.js';
 import type { WebRtcOutcome } from './webrtc-controller.js';
 
@@ -29,7 +30,12 @@ export type PathDecision =
   /** Show WebRTC; stop the fallback. */
   | { action: 'use-webrtc' }
   /** End this WebRTC session, show LL-HLS (start it if needed), try WebRTC again in retryInMs. */
-  | { action: 'fallback'; retryInMs: number };
+  | { action: 'fallback'; retryInMs: number }
+  /**
+   * WHEP refused the token (401/403): this link does not open the expert view. No fallback (a
+   * trainee link must not quietly become a trainee view on the expert page) and no retry.
+   */
+  | { action: 'denied' };
 
 export function decidePath(
   context: PathContext,
@@ -37,6 +43,9 @@ export function decidePath(
   policy: PathPolicy = DEFAULT_PATH_POLICY,
 ): { decision: PathDecision; next: PathContext } {
   const reconnectDelay = (attempt: number): number => backoffDelay(attempt, policy.reconnectInitialMs, policy.reconnectMaxMs);
+  if (outcome.kind !== 'frames' && (outcome.error.httpStatus === 401 || outcome.error.httpStatus === 403)) {
+    return { decision: { action: 'denied' }, next: context };
+  }
   switch (outcome.kind) {
     case 'frames':
       return { decision: { action: 'use-webrtc' }, next: INITIAL_PATH_CONTEXT };

@@ -45,6 +45,8 @@ export interface WebRtcSessionOptions {
   onCapture?: (captureUnixMs: number, rtpTimestamp: number) => void;
   timings?: Partial<WebRtcTimings>;
   fetch?: typeof fetch;
+  /** Headers for the WHEP POST and DELETE (the access token), read per request. */
+  headers?: () => Record<string, string>;
 }
 
 export class WebRtcSession {
@@ -55,6 +57,7 @@ export class WebRtcSession {
   readonly #onCapture: (captureUnixMs: number, rtpTimestamp: number) => void;
   readonly #timings: WebRtcTimings;
   readonly #fetch: typeof fetch;
+  readonly #headers: () => Record<string, string>;
   readonly #abort = new AbortController();
   readonly #stream = new MediaStream();
   #pc: RTCPeerConnection | null = null;
@@ -75,6 +78,7 @@ export class WebRtcSession {
     this.#onCapture = options.onCapture ?? (() => undefined);
     this.#timings = { ...DEFAULT_WEBRTC_TIMINGS, ...options.timings };
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#headers = options.headers ?? (() => ({}));
   }
 
   get framesDecoded(): number {
@@ -102,6 +106,7 @@ export class WebRtcSession {
       const answer = await postWhepOffer(this.#endpoint, offer, {
         signal: this.#abort.signal,
         fetch: this.#fetch,
+        headers: this.#headers(),
         onSession: (session) => this.#adoptSession(session),
       });
       if (this.#destroyed) return;
@@ -132,13 +137,13 @@ export class WebRtcSession {
     }
     if (this.#video.srcObject === this.#stream) this.#video.srcObject = null;
     for (const track of this.#stream.getTracks()) this.#stream.removeTrack(track);
-    if (this.#session) deleteWhepSession(this.#session, this.#fetch);
+    if (this.#session) deleteWhepSession(this.#session, this.#fetch, this.#headers());
     this.#session = null;
   }
 
   #adoptSession(session: string): void {
     // A 201 that lands after destroy() still created a session on the edge: end it now.
-    if (this.#destroyed) deleteWhepSession(session, this.#fetch);
+    if (this.#destroyed) deleteWhepSession(session, this.#fetch, this.#headers());
     else this.#session = session;
   }
 

@@ -136,14 +136,14 @@ export interface WhepAnswer {
 export async function postWhepOffer(
   url: string,
   offer: string,
-  options: { signal: AbortSignal; fetch?: typeof fetch; base?: string; onSession?: (session: string) => void },
+  options: { signal: AbortSignal; fetch?: typeof fetch; base?: string; onSession?: (session: string) => void; headers?: Record<string, string> },
 ): Promise<WhepAnswer> {
   const doFetch = options.fetch ?? fetch;
   let response: Response;
   try {
     response = await doFetch(url, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/sdp', Accept: 'application/sdp' },
+      headers: { ...options.headers, 'Content-Type': 'application/sdp', Accept: 'application/sdp' },
       body: offer,
       signal: options.signal,
       cache: 'no-store',
@@ -161,9 +161,12 @@ export async function postWhepOffer(
   return { sdp: body, session };
 }
 
-/** Ends a WHEP session. keepalive lets it outlive the page on pagehide; failures are ignored. */
-export function deleteWhepSession(session: string, doFetch: typeof fetch = fetch): void {
-  doFetch(session, { method: 'DELETE', keepalive: true, cache: 'no-store' }).catch(() => undefined);
+/**
+ * Ends a WHEP session (with the same token as the POST). keepalive lets it outlive the page on
+ * pagehide; failures are ignored (the origin drops a session whose ICE goes quiet anyway).
+ */
+export function deleteWhepSession(session: string, doFetch: typeof fetch = fetch, headers: Record<string, string> = {}): void {
+  doFetch(session, { method: 'DELETE', keepalive: true, cache: 'no-store', headers }).catch(() => undefined);
 }
 
 const ABS_CAPTURE_TIME_URI = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';

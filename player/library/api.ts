@@ -1,5 +1,6 @@
-// The recordings API from the page: same-origin fetches with a timeout, and shape checks on what
-// comes back (the page renders only what passes them; text goes in through textContent anyway).
+// The recordings API from the page: same-origin fetches with a timeout and the page's token, and
+// shape checks on what comes back (the page renders only what passes them; text goes in through
+// textContent anyway). A refusal keeps its HTTP status: 401/403 is the page's access, not a glitch.
 import { parseAnnotation, type AnnotationEvent, type AnnotatorRole } from '../../lib/annotations.js';
 import type { Bookmark, Chapter, LibraryError, RecordingDetails, RecordingSummary } from './types.js';
 
@@ -56,18 +57,22 @@ export interface RecordingsApiOptions {
   apiUrl: string;
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Headers for every request (the access token), read per request. */
+  headers?: () => Record<string, string>;
 }
 
 export class RecordingsApi {
   readonly #apiUrl: string;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
+  readonly #headers: () => Record<string, string>;
 
   constructor(options: RecordingsApiOptions) {
     this.#apiUrl = options.apiUrl;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     // Bound: a bare `fetch` called as a method of this object throws "Illegal invocation".
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#headers = options.headers ?? (() => ({}));
   }
 
   async list(): Promise<RecordingSummary[]> {
@@ -112,7 +117,8 @@ export class RecordingsApi {
     const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
     let response: Response;
     try {
-      response = await this.#fetch(url, { ...init, signal: controller.signal, cache: 'no-store' });
+      const headers = { ...this.#headers(), ...(init.headers as Record<string, string> | undefined) };
+      response = await this.#fetch(url, { ...init, headers, signal: controller.signal, cache: 'no-store' });
     } catch (cause) {
       const details = controller.signal.aborted ? 'timeout' : cause instanceof Error ? cause.message : String(cause);
       throw new LibraryFailure({ type: 'networkError', details, fatal: false });
@@ -123,7 +129,8 @@ export class RecordingsApi {
       // The origin's errors are data: {code, message}; show the message when there is one.
       const body: unknown = await response.json().catch(() => null);
       const message = isObject(body) && typeof body.message === 'string' ? body.message : `HTTP ${response.status}`;
-      throw new LibraryFailure({ type: 'httpError', details: message, fatal: false });
+      const code = isObject(body) && typeof body.code === 'string' ? body.code : undefined;
+      throw new LibraryFailure({ type: 'httpError', details: message, fatal: false, httpStatus: response.status, ...(code ? { code } : {}) });
     }
     return response;
   }

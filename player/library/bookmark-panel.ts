@@ -59,7 +59,9 @@ export class BookmarkPanel {
       bus.emit('bookmark-added', bookmark);
       bus.emit('details', await api.get(id));
     } catch (error) {
-      bus.emit('error', toLibraryError(error));
+      const info = toLibraryError(error);
+      // A viewer's link may watch but not mark: that is this form's problem, not the page's access.
+      bus.emit('error', info.httpStatus === 403 ? { type: 'httpError', details: 'adding bookmarks needs an expert or surgeon link', fatal: false } : info);
     } finally {
       this.#busy = false;
       button.disabled = false;

@@ -1,5 +1,6 @@
 // The /library list: one row per case (title, procedure, date, duration), newest first, linked
-// to its replay page. Refreshed now and then so live cases' durations move.
+// to its replay page (the link carries the page's token). Refreshed now and then so live cases'
+// durations move, and so the links carry the latest token.
 import { html, setText } from '../status/dom.js';
 import { isRecordingId } from '../shared/library-page.js';
 import { toLibraryError, type RecordingsApi } from './api.js';
@@ -13,6 +14,8 @@ export interface CaseListOptions {
   status: HTMLElement;
   /** e.g. '/library' */
   libraryUrl: string;
+  /** The href of a case link: adds the page's token, so the replay page opens too. */
+  link?: (href: string) => string;
   refreshMs?: number;
   onList?: (rows: RecordingSummary[]) => void;
   onError?: (error: LibraryError) => void;
@@ -49,10 +52,16 @@ export class CaseList {
     } catch (error) {
       if (this.#destroyed) return;
       const info = toLibraryError(error);
+      if (info.httpStatus === 401 || info.httpStatus === 403) {
+        // The same token would be refused again: no retry; the page says why (onError).
+        this.#options.onError?.(info);
+        return;
+      }
       setText(status, `could not load the library, retrying (${info.details})`);
       status.dataset.state = 'error';
       this.#options.onError?.(info);
     }
+    if (this.#destroyed) return;
     this.#timer = setTimeout(() => void this.#load(), this.#options.refreshMs ?? 15_000);
   }
 
@@ -62,7 +71,8 @@ export class CaseList {
       const tr = html('tr');
       tr.dataset.id = r.id;
       const link = html('a', undefined, caseTitle(r.title));
-      link.href = `${libraryUrl}/${encodeURIComponent(r.id)}`;
+      const href = `${libraryUrl}/${encodeURIComponent(r.id)}`;
+      link.href = this.#options.link?.(href) ?? href;
       const titleCell = html('td');
       titleCell.append(link);
       if (r.live) titleCell.append(html('span', 'sc-badge', 'live'));

@@ -3,6 +3,7 @@
 // (for the overlay and new bookmarks) and media time to a position (chapter and bookmark clicks).
 import Hls, { Events, type ErrorData, type LevelLoadedData, type LevelDetails } from 'hls.js';
 import type { Bus } from '../watch/bus.js';
+import { xhrHeadersSetup } from '../shared/access-token.js';
 import { mediaTimeAt, positionOf, type TimelineFragment } from './media-time.js';
 import type { LibraryEvents } from './types.js';
 
@@ -11,12 +12,15 @@ export interface ReplayVideoOptions {
   bus: Bus<LibraryEvents>;
   /** The recording's playlist URL. */
   source: string;
+  /** Headers for the playlist and every segment (the access token), read per request. */
+  requestHeaders?: () => Record<string, string>;
 }
 
 export class ReplayVideo {
   readonly #video: HTMLVideoElement;
   readonly #bus: Bus<LibraryEvents>;
   readonly #source: string;
+  readonly #requestHeaders: (() => Record<string, string>) | undefined;
   #hls: Hls | null = null;
   #details: LevelDetails | null = null;
   #recoveredMedia = false;
@@ -26,6 +30,7 @@ export class ReplayVideo {
     this.#video = options.video;
     this.#bus = options.bus;
     this.#source = options.source;
+    this.#requestHeaders = options.requestHeaders;
   }
 
   start(): void {
@@ -35,7 +40,11 @@ export class ReplayVideo {
       return;
     }
     // The ESM build has no inline worker, and remuxing a VOD's fMP4 is cheap on the main thread.
-    const hls = new Hls({ enableWorker: false, lowLatencyMode: false });
+    const hls = new Hls({
+      enableWorker: false,
+      lowLatencyMode: false,
+      ...(this.#requestHeaders ? { xhrSetup: xhrHeadersSetup(this.#requestHeaders) } : {}),
+    });
     this.#hls = hls;
     hls.on(Events.LEVEL_LOADED, this.#onLevelLoaded);
     hls.on(Events.ERROR, this.#onError);
@@ -79,6 +88,13 @@ export class ReplayVideo {
 
   readonly #onError = (_event: Events.ERROR, data: ErrorData): void => {
     // Non-fatal errors (a stall, a retried request) are routine for hls.js: not worth a word.
+    const status = data.response?.code;
+    if (status === 401 || status === 403) {
+      // The page's token is refused: nothing more will load; the page says why.
+      this.#hls?.stopLoad();
+      this.#bus.emit('error', { type: 'httpError', details: data.details, fatal: true, httpStatus: status });
+      return;
+    }
     if (!data.fatal || !this.#hls) return;
     this.#bus.emit('error', { type: 'mediaError', details: data.details, fatal: true });
     // One media recovery (a decode hiccup); a network failure on a VOD is retried by reloading.

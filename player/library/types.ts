@@ -11,6 +11,10 @@ export interface LibraryError {
   type: 'networkError' | 'httpError' | 'parseError' | 'mediaError';
   details: string;
   fatal: boolean;
+  /** The HTTP status of a refused request (401/403: the page's token). */
+  httpStatus?: number;
+  /** The origin's error code, when it answered with one. */
+  code?: string;
 }
 
 export interface LibraryEvents extends Record<string, unknown[]> {

@@ -4,7 +4,7 @@
 import type { Bus } from '../watch/bus.js';
 import { LatencyBadge } from '../watch/latency-badge.js';
 import { backoffDelay } from '../watch/status-controller.js';
-import type { WatchEvents } from '../watch/types.js';
+import type { PlayerError, WatchEvents } from '../watch/types.js';
 import { FrameLatency, WebRtcSession, type WebRtcOutcome } from '../expert/webrtc-controller.js';
 
 export interface MonitorPlayerOptions {
@@ -18,6 +18,10 @@ export interface MonitorPlayerOptions {
   /** Reconnect backoff, ms. */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** Headers for the WHEP POST and DELETE (the access token), read per request. */
+  requestHeaders?: () => Record<string, string>;
+  /** WHEP refused the token (401/403): the player has stopped retrying; the page says why. */
+  onDenied?: (error: PlayerError) => void;
 }
 
 export class MonitorPlayer {
@@ -27,6 +31,7 @@ export class MonitorPlayer {
   #session: WebRtcSession | null = null;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #failures = 0;
+  #denied = false;
   #destroyed = false;
 
   constructor(options: MonitorPlayerOptions) {
@@ -44,29 +49,36 @@ export class MonitorPlayer {
   }
 
   start(): void {
-    if (this.#destroyed || this.#session || this.#retryTimer) return;
+    if (this.#destroyed || this.#denied || this.#session || this.#retryTimer) return;
     this.#o.bus.emit('state', 'loading', 'Connecting (WebRTC)…');
     this.#attempt();
+  }
+
+  /** Access refused: the session ends and nothing is retried. Idempotent. */
+  stop(): void {
+    this.#denied = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#session?.destroy();
+    this.#session = null;
   }
 
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-    this.#session?.destroy();
-    this.#session = null;
+    this.stop();
     this.#o.video.removeEventListener('timeupdate', this.#onTime);
     this.#badge.destroy();
     this.#frames.destroy();
   }
 
   #attempt(): void {
-    if (this.#destroyed) return;
+    if (this.#destroyed || this.#denied) return;
     const video = this.#o.video;
     const session: WebRtcSession = new WebRtcSession({
       video,
       endpoint: this.#o.whepUrl,
+      ...(this.#o.requestHeaders ? { headers: this.#o.requestHeaders } : {}),
       onOutcome: (outcome) => {
         if (session === this.#session) this.#onOutcome(outcome);
       },
@@ -79,7 +91,7 @@ export class MonitorPlayer {
   }
 
   #onOutcome(outcome: WebRtcOutcome): void {
-    if (this.#destroyed) return;
+    if (this.#destroyed || this.#denied) return;
     const bus = this.#o.bus;
     if (outcome.kind === 'frames') {
       this.#failures = 0;
@@ -93,6 +105,13 @@ export class MonitorPlayer {
     bus.emit('error', outcome.error);
     this.#session?.destroy();
     this.#session = null;
+    const status = outcome.error.httpStatus;
+    if (status === 401 || status === 403) {
+      // The same token would be refused again: no retry; the page shows why.
+      this.stop();
+      this.#o.onDenied?.(outcome.error);
+      return;
+    }
     const delay = backoffDelay(this.#failures++, this.#o.retryMinMs ?? 1000, this.#o.retryMaxMs ?? 8000);
     const why = outcome.kind === 'dropped' ? 'WebRTC lost' : 'Stream not available';
     bus.emit('state', outcome.kind === 'dropped' ? 'reconnecting' : 'waiting', `${why} — retrying in ${Math.round(delay / 1000)} s`);

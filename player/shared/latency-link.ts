@@ -8,8 +8,11 @@ import type { ClientMessage, HelloMessage, ServerMessage, WsPath, WsRole } from 
 export type ServerMessageListener = (message: ServerMessage) => void;
 
 export interface LatencyLinkOptions {
-  /** ws(s)://host/ws/<stream>; built from location by latencyLinkUrl(). */
-  url: string;
+  /**
+   * ws(s)://host/ws/<stream>; built from location by latencyLinkUrl(). A function is asked on every
+   * (re)connect: the access token rides in the URL (?token=) and is refreshed now and then.
+   */
+  url: string | (() => string);
   role: Exclude<WsRole, 'edge'>;
   /** The figure on screen now (path and ms), or null when nothing is playing. */
   current: () => { path: WsPath; latencyMs: number } | null;
@@ -65,7 +68,8 @@ export class LatencyLink {
     const Impl = this.#options.WebSocketImpl ?? WebSocket;
     let socket: WebSocket;
     try {
-      socket = new Impl(this.#options.url);
+      const url = this.#options.url;
+      socket = new Impl(typeof url === 'function' ? url() : url);
     } catch {
       this.#scheduleRetry();
       return;

@@ -48,7 +48,10 @@ main.sc-library { max-width: 1400px; }
 .sc-cases .sc-num { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; white-space: nowrap; }
 .sc-badge { font: 600 11px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace; text-transform: uppercase;
   padding: 1px 7px; border-radius: 4px; background: #26303a; color: #3ddc84; margin-left: 8px; }
-.sc-empty[hidden], .sc-badge[hidden] { display: none; }
+.sc-empty[hidden], .sc-badge[hidden], .sc-add[hidden] { display: none; }
+/* Access refused: the message (the status line) instead of an empty table or player. */
+[data-access="denied"] .sc-cases, [data-access="denied"] .sc-empty, [data-access="denied"] .sc-frame,
+[data-access="denied"] .sc-side, [data-access="denied"] #scopecast-subtitle { display: none; }
 .sc-replay { display: grid; grid-template-columns: minmax(0, 1fr) 320px; gap: 16px; }
 .sc-frame { position: relative; width: 100%; aspect-ratio: 16 / 9; background: #000; }
 .sc-frame video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; background: #000; }
@@ -85,7 +88,7 @@ export function renderLibraryPage(options: LibraryPageOptions): string {
 
 export function renderReplayPage(options: ReplayPageOptions): string {
   const main = `<main id="scopecast-replay" class="sc-library" data-recording-id="${escapeHtml(options.id)}" data-api-url="${escapeHtml(options.apiUrl)}" data-library-url="${escapeHtml(options.libraryUrl)}" data-media-prefix="${escapeHtml(options.mediaPrefix)}" data-fade-ms="${Math.round(options.fadeMs)}">
-  <header class="sc-top"><h1 id="scopecast-title">Recording</h1><a href="${escapeHtml(options.libraryUrl)}">All cases</a></header>
+  <header class="sc-top"><h1 id="scopecast-title">Recording</h1><a id="scopecast-all-cases" href="${escapeHtml(options.libraryUrl)}">All cases</a></header>
   <p class="sc-note" id="scopecast-subtitle"></p>
   <div class="sc-replay">
     <div>

@@ -57,14 +57,15 @@ const MONITOR_CSS = `
 ${TOOLBAR_CSS}`;
 
 /**
- * The stream, the WHEP and WebSocket URLs travel in data- attributes (escaped); the script reads
- * and re-checks them. Nothing user-controlled is placed inside <script> or <style>.
+ * The stream, the WHEP, WebSocket and token-refresh URLs (all on the origin) travel in data-
+ * attributes (escaped); the script reads and re-checks them. Nothing user-controlled is placed
+ * inside <script> or <style>.
  */
 export function renderMonitorPage(options: MonitorPageOptions): string {
   const stream = escapeHtml(options.stream);
   const name = encodeURIComponent(options.stream);
   const tools = renderToolbar();
-  const main = `<main id="scopecast-monitor" data-stream="${stream}" data-whep-url="${escapeHtml(`${options.origin.http}/whep/${name}`)}" data-ws-url="${escapeHtml(`${options.origin.ws}/ws/${name}`)}" data-fade-ms="${fadeMsAttribute(options.fadeMs ?? DEFAULT_FADE_MS)}">
+  const main = `<main id="scopecast-monitor" data-stream="${stream}" data-whep-url="${escapeHtml(`${options.origin.http}/whep/${name}`)}" data-ws-url="${escapeHtml(`${options.origin.ws}/ws/${name}`)}" data-refresh-url="${escapeHtml(`${options.origin.http}/api/tokens/refresh`)}" data-fade-ms="${fadeMsAttribute(options.fadeMs ?? DEFAULT_FADE_MS)}">
   <h1>scopecast monitor — ${stream}</h1>
   <div class="sc-stage" id="scopecast-stage">
     <video id="scopecast-monitor-video" class="sc-rtc" playsinline muted autoplay></video>

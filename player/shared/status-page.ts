@@ -18,6 +18,10 @@ main.sc-dashboard { max-width: 1400px; padding: 12px 16px; }
 .sc-top h1 { margin: 0; }
 .sc-conn { margin: 0; color: var(--sc-muted); font-size: 13px; }
 .sc-conn[data-state="error"] { color: #ffb020; font-weight: 600; }
+.sc-conn[data-state="denied"] { color: #ff5c5c; font-weight: 600; font-size: 15px; }
+/* Access refused: the message (the connection line) instead of an empty dashboard. */
+.sc-dashboard[data-access="denied"] .sc-streams, .sc-dashboard[data-access="denied"] .sc-alerts,
+.sc-dashboard[data-access="denied"] .sc-empty { display: none; }
 .sc-alerts { margin: 0 0 12px; padding: 8px 14px; border-radius: 6px; background: #b3261e; color: #fff;
   border: 1px solid #ff5c5c; box-shadow: 0 0 0 2px rgba(255, 92, 92, 0.25); }
 .sc-alerts[hidden] { display: none; }

@@ -1,8 +1,4 @@
-// One rule for stream names, shared by the origin (route validation) and the page (re-check of
-// what the server put in the HTML). Names appear in URLs and file paths, so the alphabet is tight.
-
-export const STREAM_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
-
-export function isValidStreamName(name: unknown): name is string {
-  return typeof name === 'string' && STREAM_NAME_RE.test(name);
-}
+// The one rule for stream names (lib/stream-name.ts), re-exported for the pages: the origin's
+// routes and the page's re-check of what the server put in the HTML must never disagree (they
+// once did: a leading '-' passed here and not there).
+export { STREAM_NAME_RE, isStreamName as isValidStreamName } from '../../lib/stream-name.js';

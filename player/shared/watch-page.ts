@@ -53,6 +53,9 @@ const PAGE_CSS = `
   .sc-status[data-state="playing"] { color: #3ddc84; }
   .sc-status[data-state="reconnecting"], .sc-status[data-state="waiting"] { color: #ffb020; }
   .sc-status[data-state="error"] { color: #ff5c5c; }
+  .sc-status[data-state="denied"] { color: #ff5c5c; font-size: 17px; font-weight: 600; }
+  /* Access refused: the message instead of an empty player. */
+  [data-access="denied"] .sc-stage, [data-access="denied"] .sc-annotation-note { display: none; }
 `;
 
 /** The document around a page's <main>: head, shared styles, the bundled script. */
@@ -74,6 +77,7 @@ export function renderPageShell(shell: PageShell): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>${escapeHtml(shell.title)}</title>
 <link rel="icon" href="data:,">
 ${shell.videoJsCssUrl === undefined ? '' : `<link rel="stylesheet" href="${escapeHtml(shell.videoJsCssUrl)}">

@@ -1,5 +1,6 @@
-// Polls GET /api/status. One request at a time, each with a timeout; a failure is reported on the
-// bus as data and the next poll is scheduled as usual. Never throws into the page.
+// Polls GET /api/status with the page's token. One request at a time, each with a timeout; a
+// failure is reported on the bus as data and the next poll is scheduled as usual, except a refused
+// token (401/403), which ends polling. Never throws into the page.
 import type { Bus } from '../watch/bus.js';
 import { isStatusSnapshot } from './format.js';
 import type { PollError, StatusEvents } from './types.js';
@@ -12,6 +13,8 @@ export interface StatusPollerOptions {
   /** A poll slower than this is aborted and counted as failed, ms. Default 3000. */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Headers for every poll (the access token), read per request. */
+  headers?: () => Record<string, string>;
 }
 
 export class StatusPoller {
@@ -20,6 +23,7 @@ export class StatusPoller {
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
+  readonly #headers: () => Record<string, string>;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #inflight: AbortController | null = null;
   #destroyed = false;
@@ -31,6 +35,7 @@ export class StatusPoller {
     this.#timeoutMs = options.timeoutMs ?? 3000;
     // Bound: a bare `fetch` called as a method of this object throws "Illegal invocation".
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#headers = options.headers ?? (() => ({}));
   }
 
   start(): void {
@@ -56,8 +61,13 @@ export class StatusPoller {
     let error: PollError | null = null;
     let body: unknown = null;
     try {
-      const response = await this.#fetch(this.#url, { signal: controller.signal, cache: 'no-store', headers: { accept: 'application/json' } });
-      if (!response.ok) {
+      const response = await this.#fetch(this.#url, { signal: controller.signal, cache: 'no-store', headers: { ...this.#headers(), accept: 'application/json' } });
+      if (response.status === 401 || response.status === 403) {
+        // A refused token: asking again with it cannot help.
+        const refusal: unknown = await response.json().catch(() => null);
+        const code = typeof refusal === 'object' && refusal !== null ? (refusal as { code?: unknown }).code : undefined;
+        error = { type: 'httpError', details: `HTTP ${response.status}`, httpStatus: response.status, ...(typeof code === 'string' ? { code } : {}), fatal: true };
+      } else if (!response.ok) {
         error = { type: 'httpError', details: `HTTP ${response.status}`, httpStatus: response.status, fatal: false };
       } else {
         body = await response.json().catch(() => undefined);
@@ -73,8 +83,8 @@ export class StatusPoller {
     this.#inflight = null;
     if (error) this.#bus.emit('poll-error', error);
     else if (isStatusSnapshot(body)) this.#bus.emit('snapshot', body);
-    // A listener may have destroyed us while handling that event.
-    if (this.#destroyed) return;
+    // A listener may have destroyed us while handling that event; a fatal error ends polling.
+    if (this.#destroyed || error?.fatal) return;
     this.#timer = setTimeout(() => void this.#poll(), Math.max(0, this.#intervalMs - (Date.now() - started)));
   }
 }

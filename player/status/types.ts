@@ -14,12 +14,16 @@ export type {
   ViewerStatus,
 } from '../../origin/latency/status-types.js';
 
-/** A failed poll, as data: the page shows it and keeps polling; nothing here is ever fatal. */
+/**
+ * A failed poll, as data: the page shows it and keeps polling. Only a refused token (401/403) is
+ * fatal: the poller stops and the page says why.
+ */
 export interface PollError {
   type: 'networkError' | 'httpError' | 'parseError';
   details: string;
   httpStatus?: number;
-  fatal: false;
+  code?: string;
+  fatal: boolean;
 }
 
 export type StatusEvents = {

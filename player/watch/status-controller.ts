@@ -12,6 +12,8 @@ export interface PlaybackActions {
   swapAudioCodecAndRecover(): void;
   /** Destroy hls.js and start over on the same element. */
   restart(): void;
+  /** Stop loading and playing (access refused: nothing more will load). */
+  stop(): void;
 }
 
 export type Recovery =
@@ -20,13 +22,17 @@ export type Recovery =
   | { action: 'recover-media' }
   | { action: 'swap-codec-and-recover' }
   | { action: 'restart'; state: 'reconnecting' | 'error' }
-  | { action: 'give-up' };
+  | { action: 'give-up' }
+  /** The server refused the token (401/403): retrying the same token cannot help. */
+  | { action: 'denied' };
 
 /**
  * @param mediaStage how many media recoveries were already tried in the current window
  *   (0: none, 1: recoverMediaError, 2: swap codec + recover).
  */
 export function decideRecovery(error: PlayerError, mediaStage: number): Recovery {
+  // Fatal or not (a part hls.js would skip): a refused token refuses the next request too.
+  if (error.httpStatus === 401 || error.httpStatus === 403) return { action: 'denied' };
   if (!error.fatal) return { action: 'none' };
   if (error.type === 'networkError') {
     const isMaster = error.details === 'manifestLoadError';
@@ -57,6 +63,11 @@ export interface StatusControllerOptions {
   maxBackoffMs?: number;
   /** Media recoveries older than this are forgotten, so a later glitch starts at stage 0 again. */
   mediaRecoveryWindowMs?: number;
+  /**
+   * A request was refused (401/403). The page's access controller words it and calls deny();
+   * without this option the controller denies at once with a generic message.
+   */
+  onDenied?: (error: PlayerError) => void;
 }
 
 const MESSAGES: Record<WatchState, string> = {
@@ -66,6 +77,7 @@ const MESSAGES: Record<WatchState, string> = {
   waiting: 'Waiting for stream…',
   ended: 'Stream ended',
   error: 'Playback error',
+  denied: 'Access refused — ask the coordinator for a new link.',
 };
 
 export class StatusController {
@@ -76,6 +88,7 @@ export class StatusController {
   readonly #initialBackoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #mediaWindowMs: number;
+  readonly #onDenied: ((error: PlayerError) => void) | undefined;
   readonly #unsubscribe: Array<() => void>;
   #state: WatchState = 'loading';
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -92,6 +105,7 @@ export class StatusController {
     this.#initialBackoffMs = options.initialBackoffMs ?? 1000;
     this.#maxBackoffMs = options.maxBackoffMs ?? 8000;
     this.#mediaWindowMs = options.mediaRecoveryWindowMs ?? 10_000;
+    this.#onDenied = options.onDenied;
     this.#unsubscribe = [
       this.#bus.on('error', (error) => this.#onError(error)),
       this.#bus.on('manifest-parsed', () => this.#onManifestParsed()),
@@ -106,6 +120,14 @@ export class StatusController {
     return this.#state;
   }
 
+  /** Access refused: no more retries, playback stopped, `message` on the status line. Final. */
+  deny(message: string): void {
+    if (this.#destroyed || this.#state === 'denied') return;
+    this.#clearRetry();
+    this.#actions.stop();
+    this.#setState('denied', message);
+  }
+
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
@@ -114,7 +136,7 @@ export class StatusController {
   }
 
   #onError(error: PlayerError): void {
-    if (this.#state === 'ended') return;
+    if (this.#state === 'ended' || this.#state === 'denied') return;
     if (this.#now() - this.#lastMediaRecoveryAt > this.#mediaWindowMs) this.#mediaStage = 0;
     const recovery = decideRecovery(error, this.#mediaStage);
     switch (recovery.action) {
@@ -147,15 +169,22 @@ export class StatusController {
         this.#clearRetry();
         this.#setState('error', `${MESSAGES.error}: this browser cannot play the stream (${error.details})`);
         return;
+      case 'denied':
+        this.#clearRetry();
+        if (this.#onDenied) this.#onDenied(error);
+        // Whatever the page made of it, this pipeline is done.
+        this.deny(MESSAGES.denied);
+        return;
     }
   }
 
   #onManifestParsed(): void {
+    if (this.#state === 'denied') return;
     if (this.#state === 'waiting' || this.#state === 'reconnecting') this.#setState('loading', MESSAGES.loading);
   }
 
   #onPlaying(): void {
-    if (this.#state === 'ended') return;
+    if (this.#state === 'ended' || this.#state === 'denied') return;
     this.#attempt = 0;
     this.#clearRetry();
     this.#setState('playing', MESSAGES.playing);
@@ -166,7 +195,7 @@ export class StatusController {
   }
 
   #onLevelUpdated(live: boolean): void {
-    if (live || this.#state === 'ended') return;
+    if (live || this.#state === 'ended' || this.#state === 'denied') return;
     this.#clearRetry();
     this.#setState('ended', MESSAGES.ended);
   }

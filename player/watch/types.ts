@@ -2,7 +2,8 @@
 import type { AnnotationDebugSnapshot } from '../shared/annotation-layer.js';
 import type { EventMap } from './bus.js';
 
-export type WatchState = 'loading' | 'playing' | 'reconnecting' | 'waiting' | 'ended' | 'error';
+/** 'denied': the server refused the page's token (401/403); the status line says what to do. */
+export type WatchState = 'loading' | 'playing' | 'reconnecting' | 'waiting' | 'ended' | 'error' | 'denied';
 
 /**
  * An error as data. `type` and `details` are hls.js ErrorTypes / ErrorDetails strings, or

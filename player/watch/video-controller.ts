@@ -3,6 +3,7 @@
 // never decides what to do about an error (the status controller does).
 import Hls, { Events, type ErrorData, type HlsConfig, type LevelUpdatedData } from 'hls.js';
 import videojsModule from 'video.js';
+import { xhrHeadersSetup } from '../shared/access-token.js';
 import type { Bus } from './bus.js';
 import type { PlaybackActions } from './status-controller.js';
 import type { PlayerError, WatchEvents } from './types.js';
@@ -19,6 +20,8 @@ export interface VideoControllerOptions {
   source: string;
   /** URL of hls.js's worker script (the ESM build has no inline worker). */
   workerPath: string;
+  /** Headers for every playlist, init, segment and part request (the access token), read per request. */
+  requestHeaders?: () => Record<string, string>;
   /** Overrides for tests; merged over LIVE_HLS_CONFIG. */
   hlsConfig?: Partial<HlsConfig>;
 }
@@ -46,7 +49,21 @@ export function toPlayerError(data: ErrorData): PlayerError {
   const error: PlayerError = { type: data.type, details: data.details, fatal: data.fatal };
   const status = data.response?.code;
   if (typeof status === 'number' && status > 0) error.httpStatus = status;
+  const code = errorCode(data.networkDetails);
+  if (code) error.code = code;
   return error;
+}
+
+/** The origin's error code (`{type:'error', code}` body) of a failed XHR, when there is one. */
+function errorCode(details: unknown): string | null {
+  if (typeof XMLHttpRequest === 'undefined' || !(details instanceof XMLHttpRequest)) return null;
+  try {
+    const body: unknown = JSON.parse(typeof details.response === 'string' ? details.response : details.responseText);
+    const code = typeof body === 'object' && body !== null ? (body as { code?: unknown }).code : undefined;
+    return typeof code === 'string' && /^SC_ERR_[A-Z_]{1,40}$/.test(code) ? code : null;
+  } catch {
+    return null;
+  }
 }
 
 export class VideoController implements PlaybackActions {
@@ -64,7 +81,12 @@ export class VideoController implements PlaybackActions {
     this.#video = options.video;
     this.#bus = options.bus;
     this.#source = options.source;
-    this.#config = { ...LIVE_HLS_CONFIG, workerPath: options.workerPath, ...options.hlsConfig };
+    this.#config = {
+      ...LIVE_HLS_CONFIG,
+      workerPath: options.workerPath,
+      ...(options.requestHeaders ? { xhrSetup: xhrHeadersSetup(options.requestHeaders) } : {}),
+      ...options.hlsConfig,
+    };
     // video.js only draws controls; it never gets a source. restoreEl puts the original element
     // back on dispose, so destroy() undoes exactly what this constructor did to the DOM.
     this.#player = videojs(this.#video, {
@@ -127,6 +149,12 @@ export class VideoController implements PlaybackActions {
     if (!this.#hls) return;
     this.#hls.swapAudioCodec();
     this.#hls.recoverMediaError();
+  }
+
+  /** Stops loading and pauses; the picture stays as it is (restart() would start again). */
+  stop(): void {
+    this.#hls?.stopLoad();
+    if (!this.#video.paused) this.#video.pause();
   }
 
   /** Tears hls.js down and builds a fresh instance on the same element. */

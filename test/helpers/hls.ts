@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Page } from 'playwright-core';
 import { FfmpegProcess } from '../../codecs/ffmpeg/index.js';
+import { VIEWER_ROLES, type AccessControl } from '../../lib/security/access.js';
 import type { WatchState } from '../../player/index.js';
 import type { Teardownable } from './browser.js';
 import { processGone } from './process.js';
@@ -42,9 +43,14 @@ export interface HlsSwitch {
   outage: boolean;
 }
 
-/** GET /hls/:stream/:file from `streams[stream]` (a directory); the map may be filled in later. */
-export function serveHlsDirs(app: FastifyInstance, streams: Record<string, string>, control: HlsSwitch = { outage: false }): void {
-  app.get<{ Params: { stream: string; file: string } }>('/hls/:stream/:file', async (request, reply) => {
+/**
+ * GET /hls/:stream/:file from `streams[stream]` (a directory); the map may be filled in later. With
+ * `access`, every request needs a viewer token for that stream, as on the origin's HLS plugin
+ * (401 without a valid one, 403 for another stream or role).
+ */
+export function serveHlsDirs(app: FastifyInstance, streams: Record<string, string>, control: HlsSwitch = { outage: false }, access?: AccessControl): void {
+  const preHandler = access?.guard(VIEWER_ROLES, (request) => (request.params as { stream: string }).stream);
+  app.get<{ Params: { stream: string; file: string } }>('/hls/:stream/:file', { ...(preHandler ? { preHandler } : {}) }, async (request, reply) => {
     if (control.outage) return reply.code(503).send();
     const dir = streams[request.params.stream];
     const file = request.params.file;
