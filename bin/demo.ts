@@ -11,6 +11,7 @@ import { build as buildEdge } from '../edge/index.js';
 import { build as buildOrigin } from '../origin/index.js';
 import { SyntheticConsole } from '../loadtest/index.js';
 import { closeOnSignal, exitOnStartupError } from './cli.js';
+import { issueToken, type TokenRole } from '../lib/security/tokens.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,10 +30,19 @@ try {
   const host = args.host;
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
   const ingestKey = randomBytes(24).toString('base64url');
+  // A fresh signing key and scrape token per run: the links printed below stop working when the
+  // demo stops. Real deployments keep keys in their config (see README, Security).
+  const signingKey = { id: 'demo', secret: randomBytes(32).toString('base64url') };
+  const scrapeToken = randomBytes(24).toString('base64url');
+  const auth = { keys: [signingKey], scrapeTokens: [scrapeToken], tokenTtlSeconds: 3600 };
+  const token = (role: TokenRole, stream: string, sub: string): string => issueToken(signingKey, { sub, role, stream, ttlSeconds: 12 * 3600 });
   const workDir = mkdtempSync(join(tmpdir(), 'scopecast-demo-'));
   const origin = await buildOrigin({
     http: { host, port: Number(args['origin-port']) },
     ingest: { keys: [ingestKey] },
+    recordings: { dir: join(workDir, 'origin-recordings') },
+    auth,
+    audit: { file: join(workDir, 'origin-audit.jsonl') },
     logLevel: args['log-level'],
   });
   await origin.app.listen({ host, port: origin.config.http.port });
@@ -41,29 +51,39 @@ try {
     http: { host, port: Number(args['edge-port']) },
     rtmp: { host, port: Number(args['rtmp-port']) },
     origin: { url: `http://127.0.0.1:${origin.config.http.port}`, ingestKey },
+    // The demo's console is listed (others are refused: PHI masking fails closed), with a PHI mask
+    // where a tower prints the patient label: bottom-left corner, clear of the latency stamp at the top.
+    consoles: { streams: { [args.stream]: { profile: 'endoscopy-1080p', masks: [{ x: 0, y: 0.88, w: 0.3, h: 0.12 }] } } },
     workDir,
+    auth,
+    audit: { file: join(workDir, 'edge-audit.jsonl') },
     logLevel: args['log-level'],
   });
   const { rtmp } = await edge.listen();
+  const stream = args.stream;
+  const q = (role: TokenRole, scope: string, sub: string): string => `?token=${token(role, scope, sub)}`;
   const publishUrl = `rtmp://${shown}:${edge.config.rtmp.port}/live`;
   let source: SyntheticConsole | null = null;
   if (args.console && !args['no-console']) {
-    source = new SyntheticConsole({ url: `rtmp://127.0.0.1:${edge.config.rtmp.port}/live/${args.stream}` });
+    source = new SyntheticConsole({ url: `rtmp://127.0.0.1:${edge.config.rtmp.port}/live/${args.stream}${q('publisher', stream, 'synthetic-console')}` });
     source.on('died', (exit) => console.error(`synthetic console stopped: ${exit.stderrTail || exit.code}`));
     source.start();
   }
   console.log(`
 scopecast demo is running (edge + origin on this machine, embedded registry)
 
-  trainee page     ${originUrl}/watch/${args.stream}
-  expert page      ${originUrl}/expert/${args.stream}   (WebRTC, falls back to LL-HLS)
-  latency status   ${originUrl}/status   (every viewer's latency, per hop; expert alerts)
-  LL-HLS playlist  ${originUrl}/hls/${args.stream}/index.m3u8
-  origin streams   ${originUrl}/api/streams     metrics ${originUrl}/metrics
-  edge streams     http://${shown}:${edge.config.http.port}/api/streams
-  publish (OBS)    server ${publishUrl}   stream key: any name of A-Z a-z 0-9 _ -
-  publish (WHIP)   http://${shown}:${edge.config.http.port}/whip/<stream>
-${source ? `\n  a synthetic 1080p30 console is publishing "${args.stream}" (${rtmp}/live/${args.stream})` : '\n  waiting for a console to publish'}
+Every link carries its own access token (role + stream, 12 h); the pages take it from the URL.
+
+  trainee page     ${originUrl}/watch/${stream}${q('trainee', stream, 'demo-trainee')}
+  expert page      ${originUrl}/expert/${stream}${q('expert', stream, 'demo-expert')}
+                   (WebRTC, falls back to LL-HLS)
+  surgeon monitor  http://${shown}:${edge.config.http.port}/monitor/${stream}${q('surgeon', stream, 'demo-surgeon')}
+  library          ${originUrl}/library${q('trainee', '*', 'demo-trainee')}
+  latency status   ${originUrl}/status${q('admin', '*', 'demo-admin')}
+  origin metrics   curl -H 'Authorization: Bearer ${scrapeToken}' ${originUrl}/metrics
+  publish (OBS)    server ${publishUrl}   stream key: ${stream}${q('publisher', stream, 'demo-console')}
+  publish (WHIP)   http://${shown}:${edge.config.http.port}/whip/${stream}   bearer token: ${token('publisher', stream, 'demo-whip')}
+${source ? `\n  a synthetic 1080p30 console is publishing "${args.stream}" (${rtmp}/live/${stream})` : '\n  waiting for a console to publish'}
 
 Ctrl-C stops everything.`);
   closeOnSignal(async () => {

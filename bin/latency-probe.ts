@@ -1,4 +1,6 @@
-// Ground-truth latency probe: npx tsx bin/latency-probe.ts <origin-url> <stream> [--seconds N]
+// Ground-truth latency probe: npx tsx bin/latency-probe.ts <origin-url> <stream> [--seconds N] [--token JWT]
+// The token (a viewer token for the stream; trainee is enough) may also come from SCOPECAST_TOKEN,
+// which, unlike a command line, other users of the machine cannot read.
 // Follows the stream's LL-HLS like a low-latency player, decodes every frame and prints, per
 // second, the medians of the latency from the pixel stamp, the latency from the metadata (prft /
 // PROGRAM-DATE-TIME clock) and their disagreement (metadata error = ingest wall clock - stamp).
@@ -8,19 +10,21 @@ import { parseArgs } from 'node:util';
 import { LatencyProbe, llhlsUrl, type ProbeFrame } from '../loadtest/index.js';
 import { summarize } from '../loadtest/stats.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '10' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '10' }, token: { type: 'string' } } });
 const [originUrl, stream] = positionals;
 const seconds = Number(values.seconds);
+const token = values.token || process.env.SCOPECAST_TOKEN || '';
 if (!originUrl || !stream || !(seconds > 0)) {
-  console.error('usage: latency-probe <origin-url> <stream> [--seconds N]');
+  console.error('usage: latency-probe <origin-url> <stream> [--seconds N] [--token JWT]   (or SCOPECAST_TOKEN=JWT)');
   process.exit(2);
 }
+if (!token) console.error('no --token or SCOPECAST_TOKEN: a secured origin will refuse the playlist (401)');
 
 const fmt = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : '—');
 const row = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padStart(4) : c.padStart(14))).join(' ');
 
 const url = llhlsUrl(originUrl, stream);
-const probe = new LatencyProbe({ url });
+const probe = new LatencyProbe({ url, ...(token ? { token } : {}) });
 const stop = new AbortController();
 const frames: ProbeFrame[] = [];
 let bucket: ProbeFrame[] = [];

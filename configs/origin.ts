@@ -1,12 +1,17 @@
 import type { JSONSchemaType } from 'ajv';
-import { configLoader, hostPortSchema } from './validate.js';
+import { AUDIT_SCHEMA, AUTH_SCHEMA, authProblems, type AuditConfig, type AuthConfig } from './security.js';
+import { configLoader } from './validate.js';
+import { httpListenerSchema, type HttpListenerConfig } from './http.js';
+import { TLS_SCHEMA, tlsProblems, type TlsConfig } from './tls.js';
 import { WEBRTC_COMMON_PROPERTIES, WEBRTC_COMMON_REQUIRED, webrtcProblems, type WebRtcCommonConfig } from './webrtc.js';
 
 export interface OriginConfig {
-  /** HTTP: ingest, LL-HLS, pages, /healthz, /metrics. */
-  http: { host: string; port: number };
+  /** HTTP: ingest, LL-HLS, pages, /healthz, /metrics (HTTPS/WSS when tls.certFile is set). */
+  http: HttpListenerConfig;
+  /** HTTPS/WSS certificate and TLS floor (caFile must stay empty: the origin makes no outbound TLS). */
+  tls: TlsConfig;
   ingest: {
-    /** Accepted edge credentials (x-scopecast-ingest-key). Empty list = no key required (demo only). */
+    /** Accepted edge credentials (x-scopecast-ingest-key), one per edge; at least one. */
     keys: string[];
     /** Largest init segment accepted, bytes. */
     maxInitBytes: number;
@@ -41,8 +46,6 @@ export interface OriginConfig {
     dir: string;
     /** Recordings older than this are deleted, days (0 = keep forever). */
     retentionDays: number;
-    /** Keys that may delete recordings (header x-scopecast-admin-key); empty = nobody may. */
-    adminKeys: string[];
     /** A publisher back within this long continues the same recording (a chapter marks it), s. */
     reconnectGraceSeconds: number;
   };
@@ -52,6 +55,10 @@ export interface OriginConfig {
     /** Annotations kept per stream for reconnecting viewers. */
     retain: number;
   };
+  /** Tokens: signing keys, scrape tokens, lifetimes. */
+  auth: AuthConfig;
+  /** Audit trail file; empty = data/origin/audit.jsonl. */
+  audit: AuditConfig;
   /** Redis registry URL; empty = embedded in-process registry (one machine). */
   redisUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -61,13 +68,14 @@ const schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    http: hostPortSchema(8090),
+    http: httpListenerSchema(8090),
+    tls: TLS_SCHEMA,
     ingest: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
-        keys: { type: 'array', items: { type: 'string', minLength: 16, maxLength: 256 }, default: [] },
+        keys: { type: 'array', minItems: 1, items: { type: 'string', minLength: 16, maxLength: 256 } },
         maxInitBytes: { type: 'integer', default: 256 * 1024, minimum: 1024 },
         maxFragmentBytes: { type: 'integer', default: 8 * 1024 * 1024, minimum: 64 * 1024 },
       },
@@ -105,10 +113,9 @@ const schema = {
         enabled: { type: 'boolean', default: true },
         dir: { type: 'string', default: 'data/origin/recordings', minLength: 1 },
         retentionDays: { type: 'number', default: 30, minimum: 0 },
-        adminKeys: { type: 'array', items: { type: 'string', minLength: 16, maxLength: 256 }, default: [] },
         reconnectGraceSeconds: { type: 'number', default: 30, minimum: 0, maximum: 3600 },
       },
-      required: ['enabled', 'dir', 'retentionDays', 'adminKeys', 'reconnectGraceSeconds'],
+      required: ['enabled', 'dir', 'retentionDays', 'reconnectGraceSeconds'],
     },
     annotations: {
       type: 'object',
@@ -120,10 +127,12 @@ const schema = {
       },
       required: ['fadeMs', 'retain'],
     },
+    auth: AUTH_SCHEMA,
+    audit: AUDIT_SCHEMA,
     redisUrl: { type: 'string', default: '', pattern: '^(|rediss?://.*)$' },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
-  required: ['http', 'ingest', 'hls', 'webrtc', 'recordings', 'annotations', 'redisUrl', 'logLevel'],
+  required: ['http', 'tls', 'ingest', 'hls', 'webrtc', 'recordings', 'annotations', 'auth', 'audit', 'redisUrl', 'logLevel'],
 } as unknown as JSONSchemaType<OriginConfig>;
 
-export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => webrtcProblems(c.webrtc));
+export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => [...webrtcProblems(c.webrtc), ...authProblems(c.auth), ...tlsProblems(c.tls, { outbound: false })]);

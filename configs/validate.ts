@@ -24,12 +24,18 @@ export function configLoader<T>(
   return (input: unknown) => {
     const copy: unknown = input === undefined ? {} : structuredClone(input);
     if (!validate(copy)) {
-      throw invalid(tier, (validate.errors ?? []).map(describe));
+      throw invalid(tier, (validate.errors ?? []).filter(isCause).map(describe));
     }
     const problems = crossFieldRules(copy);
     if (problems.length > 0) throw invalid(tier, problems);
     return deepFreeze(copy);
   };
+}
+
+// An if/then/else schema reports the failing branch's own errors and then "must match "else"
+// schema" for the same path: the branch's errors say it all.
+function isCause(error: ErrorObject): boolean {
+  return error.keyword !== 'if';
 }
 
 function describe(error: ErrorObject): string {
@@ -43,7 +49,8 @@ function describe(error: ErrorObject): string {
   return `${where}: ${error.message ?? error.keyword}`;
 }
 
-function invalid(tier: string, problems: string[]): ScopecastError {
+/** The one SC_ERR_CONFIG_INVALID shape: every problem of one tier's config, listed. */
+export function invalid(tier: string, problems: string[]): ScopecastError {
   return new ScopecastError(
     'SC_ERR_CONFIG_INVALID',
     `${tier} config has ${problems.length} problem(s):\n  - ${problems.join('\n  - ')}`,

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { build as buildEdge } from '../edge/index.js';
 import { build as buildOrigin } from '../origin/index.js';
 import { freePort } from '../lib/net.js';
+import { BenchAuth } from './bench-auth.js';
 import { WEBRTC_CHROMIUM_ARGS } from './chromium.js';
 import { measureChromium, measureNodeLlHls, measureNodeWebRtc, type ViewerResult } from './measure.js';
 import { ms, type Summary } from './stats.js';
@@ -52,11 +53,15 @@ const [sourceWidth, sourceHeight] = String(args['source-size']).split('x').map(N
 const sleep = (msec: number): Promise<void> => new Promise((r) => setTimeout(r, msec));
 const measureWindow = { warmupS, durationS };
 const workDir = mkdtempSync(join(tmpdir(), 'scopecast-bench-'));
-const key = 'bench-ingest-key-0123456789';
+// Credentials for this run only: a random signing key; every viewer and the console get a token.
+const auth = new BenchAuth();
+const key = auth.ingestKey;
 const origin = await buildOrigin({
   http: { host: '127.0.0.1', port: 0 },
   ingest: { keys: [key] },
   webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
+  auth: auth.config,
+  audit: { file: join(workDir, 'origin-audit.jsonl') },
   logLevel: 'warn',
 });
 const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });
@@ -65,17 +70,24 @@ const edge = await buildEdge({
   http: { host: '127.0.0.1', port: 0 },
   rtmp: { host: '127.0.0.1', port: rtmpPort },
   origin: { url: originUrl, ingestKey: key },
+  // The bench console is listed (an unlisted one is refused: PHI masking fails closed).
+  consoles: { streams: { bench: 'endoscopy-1080p' } },
   workDir,
+  auth: auth.config,
+  audit: { file: join(workDir, 'edge-audit.jsonl') },
   logLevel: 'warn',
 });
 await edge.listen();
 // The console runs as its own process (as a real one is its own device): painting 1080p frames
 // in this event loop would delay the edge and origin we are measuring.
-const source = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../bin/synthetic-console.ts', import.meta.url)), `rtmp://127.0.0.1:${rtmpPort}/live/bench`, '--size', `${sourceWidth}x${sourceHeight}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+const source = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../bin/synthetic-console.ts', import.meta.url)), `rtmp://127.0.0.1:${rtmpPort}/live/bench?token=${auth.token('publisher', 'bench')}`, '--size', `${sourceWidth}x${sourceHeight}`], { stdio: ['ignore', 'ignore', 'inherit'] });
 const sourceExited = new Promise((resolve) => source.once('exit', resolve));
 const masterUrl = `${originUrl}/hls/bench/index.m3u8`;
+// The least role each viewer needs: trainee for LL-HLS, expert for WebRTC.
+const traineeToken = auth.token('trainee', 'bench');
+const expertToken = auth.token('expert', 'bench');
 const deadline = Date.now() + 20_000;
-while (!(await fetch(masterUrl).then((r) => r.ok, () => false))) {
+while (!(await fetch(masterUrl, { headers: { authorization: `Bearer ${traineeToken}` } }).then((r) => r.ok, () => false))) {
   if (Date.now() > deadline) throw new Error('stream never appeared at the origin');
   await sleep(100);
 }
@@ -87,7 +99,11 @@ let background: ReturnType<typeof spawn> | null = null;
 if (path === 'webrtc') {
   while (!origin.registry.get('bench')?.realtime.track) await sleep(100);
   if (backgroundViewers > 0) {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./whep-viewers.ts', import.meta.url)), `${originUrl}/whep/bench`, String(backgroundViewers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The token through the environment, not argv (a command line is readable by every user).
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./whep-viewers.ts', import.meta.url)), `${originUrl}/whep/bench`, String(backgroundViewers)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, SCOPECAST_TOKEN: expertToken },
+    });
     background = child;
     await new Promise<void>((resolve, reject) => {
       child.stdout?.on('data', (chunk: Buffer) => {
@@ -100,17 +116,18 @@ if (path === 'webrtc') {
 const results: ViewerResult[] = [];
 for (const c of clients) {
   if (path === 'llhls') {
-    results.push((c === 'node' ? await measureNodeLlHls(masterUrl, measureWindow) : await measureChromium(`${originUrl}/watch/bench`, '.sc-stage video', 'Chromium trainee page (hls.js)', measureWindow)).result);
+    results.push((c === 'node' ? await measureNodeLlHls(masterUrl, measureWindow, traineeToken) : await measureChromium(`${originUrl}/watch/bench?token=${traineeToken}`, '.sc-stage video', 'Chromium trainee page (hls.js)', measureWindow)).result);
   } else {
     results.push(
       (c === 'node'
-        ? await measureNodeWebRtc(`${originUrl}/whep/bench`, measureWindow)
-        : await measureChromium(`${originUrl}/expert/bench`, '#scopecast-rtc', 'Chromium expert page (WHEP)', measureWindow, WEBRTC_CHROMIUM_ARGS)
+        ? await measureNodeWebRtc(`${originUrl}/whep/bench`, measureWindow, expertToken)
+        : await measureChromium(`${originUrl}/expert/bench?token=${expertToken}`, '#scopecast-rtc', 'Chromium expert page (WHEP)', measureWindow, WEBRTC_CHROMIUM_ARGS)
       ).result,
     );
   }
 }
-const webrtcSessions = path === 'webrtc' ? ((await (await fetch(`${originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ skippedFrames: number }> }).sessions : [];
+const adminHeaders = { authorization: `Bearer ${auth.token('admin', '*')}` };
+const webrtcSessions = path === 'webrtc' ? ((await (await fetch(`${originUrl}/api/webrtc/sessions`, { headers: adminHeaders })).json()) as { sessions: Array<{ skippedFrames: number }> }).sessions : [];
 if (background) {
   const exited = new Promise((resolve) => background?.once('exit', resolve));
   background.kill('SIGTERM');

@@ -172,8 +172,8 @@ async function run(): Promise<BenchViewer[]> {
 
   const window: MeasureWindow = { warmupS, durationS, signal: stop.signal };
   const measure: Record<ViewerKey, () => Promise<Measurement>> = {
-    llhls: () => measureNodeLlHls(scopecast!.masterUrl, window),
-    whep: () => measureNodeWebRtc(scopecast!.whepUrl, window),
+    llhls: () => measureNodeLlHls(scopecast!.masterUrl, window, scopecast!.token('trainee')),
+    whep: () => measureNodeWebRtc(scopecast!.whepUrl, window, scopecast!.token('expert')),
     'nms-flv': () => measureHttpFlv(nms!.flvUrl, window),
     'nginx-hls': () => measureLiveEdgeHls(nginx!.playlistUrl, window),
   };

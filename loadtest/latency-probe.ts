@@ -76,6 +76,8 @@ export interface LatencyProbeEvents extends Record<string, unknown[]> {
 export interface LatencyProbeOptions {
   /** LL-HLS multivariant playlist, e.g. http://origin/hls/<stream>/index.m3u8. */
   url: string;
+  /** Access token for the stream (trainee is enough), sent as `Authorization: Bearer`. */
+  token?: string;
   /** Size the decoder scales to before reading the stamp (relative layout). Default 640x360. */
   width?: number;
   height?: number;
@@ -132,7 +134,7 @@ export class LatencyProbe extends TypedEmitter<LatencyProbeEvents> {
   constructor(options: LatencyProbeOptions) {
     super();
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 5000;
-    this.#client = new LlHlsClient(options.url);
+    this.#client = new LlHlsClient(options.url, options.token ? { token: options.token } : {});
     this.#reader = new StampReader({
       width: options.width ?? 640,
       height: options.height ?? 360,

@@ -21,16 +21,23 @@ export interface LlHlsClientEvents extends Record<string, unknown[]> {
   ended: [];
 }
 
+export interface LlHlsClientOptions {
+  /** Access token (a viewer role for the stream), sent as `Authorization: Bearer` on every request. */
+  token?: string;
+}
+
 export class LlHlsClient extends TypedEmitter<LlHlsClientEvents> {
   readonly #masterUrl: string;
+  readonly #headers: Record<string, string>;
   readonly #abort = new AbortController();
   #running: Promise<void> | null = null;
   #partsFetched = 0;
   #requests = 0;
 
-  constructor(masterUrl: string) {
+  constructor(masterUrl: string, options: LlHlsClientOptions = {}) {
     super();
     this.#masterUrl = masterUrl;
+    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
   }
 
   get stats(): { partsFetched: number; requests: number } {
@@ -50,7 +57,7 @@ export class LlHlsClient extends TypedEmitter<LlHlsClientEvents> {
 
   async #get(url: string): Promise<Response> {
     this.#requests += 1;
-    const res = await fetch(url, { signal: this.#abort.signal });
+    const res = await fetch(url, { headers: this.#headers, signal: this.#abort.signal });
     if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
     return res;
   }

@@ -111,10 +111,11 @@ export function recordingReader(format: Extract<StampReaderInput, { kind: 'stdin
 /**
  * The LL-HLS path without a player's buffer: an LL-HLS client that follows the origin like hls.js
  * (PART-HOLD-BACK behind the edge, then blocking reloads); ffmpeg decodes each part on arrival.
+ * `token`: any viewer role for the stream.
  */
-export async function measureNodeLlHls(masterUrl: string, window: MeasureWindow): Promise<Measurement> {
+export async function measureNodeLlHls(masterUrl: string, window: MeasureWindow, token?: string): Promise<Measurement> {
   const recorder = new LatencyRecorder(window);
-  const client = new LlHlsClient(masterUrl);
+  const client = new LlHlsClient(masterUrl, token ? { token } : {});
   const reader = recordingReader(undefined, recorder);
   client.on('init', (data) => reader.stdin?.write(data));
   client.on('part', (part) => reader.stdin?.write(part.data));
@@ -126,10 +127,10 @@ export async function measureNodeLlHls(masterUrl: string, window: MeasureWindow)
   return recorder.finish('LL-HLS client (node, blocking reload) + ffmpeg decode');
 }
 
-/** The WHEP path: a werift viewer; each reassembled access unit is decoded on arrival. */
-export async function measureNodeWebRtc(whepUrl: string, window: MeasureWindow): Promise<Measurement> {
+/** The WHEP path: a werift viewer (token: expert or above); each reassembled access unit is decoded on arrival. */
+export async function measureNodeWebRtc(whepUrl: string, window: MeasureWindow, token?: string): Promise<Measurement> {
   const recorder = new LatencyRecorder(window);
-  const client = new WhepClient({ interfaceAddress: '127.0.0.1' });
+  const client = new WhepClient({ interfaceAddress: '127.0.0.1', ...(token ? { token } : {}) });
   const reader = recordingReader('h264', recorder);
   // An access unit delimiter after each frame ends it for ffmpeg's parser at once (otherwise it
   // waits for the next frame's first bytes: one frame interval of added latency).

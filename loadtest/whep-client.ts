@@ -4,7 +4,7 @@
 import { RTCPeerConnection, RtcpSrPacket, type RtpPacket } from 'werift';
 import { depacketizeH264 } from '../codecs/rtp/index.js';
 import { TypedEmitter } from '../lib/typed-emitter.js';
-import { h264Codec, postOffer, waitForGathering } from '../lib/webrtc.js';
+import { h264Codec, waitForGathering } from '../lib/webrtc.js';
 
 export interface WhepFrame {
   /** Annex-B access unit. */
@@ -26,10 +26,24 @@ export interface WhepClientEvents extends Record<string, unknown[]> {
 export interface WhepClientOptions {
   /** Bind ICE to this address only (tests: 127.0.0.1). */
   interfaceAddress?: string;
+  /** Access token (expert, surgeon or admin for the stream), sent as `Authorization: Bearer` on POST and DELETE. */
+  token?: string;
+}
+
+/**
+ * POST a complete SDP offer (WHIP or WHEP) with extra request headers (a bearer token); resolves
+ * with the answer on 201, else rejects with an Error carrying `status` and `body`.
+ */
+export async function postSdpOffer(url: string, offer: string, what: 'WHIP' | 'WHEP', headers: Record<string, string> = {}): Promise<{ answer: string; location: string; status: number }> {
+  const res = await fetch(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/sdp' }, body: offer });
+  const body = await res.text();
+  if (res.status !== 201) throw Object.assign(new Error(`${what} POST ${res.status}: ${body.slice(0, 300)}`), { status: res.status, body });
+  return { answer: body, location: res.headers.get('location') ?? '', status: res.status };
 }
 
 export class WhepClient extends TypedEmitter<WhepClientEvents> {
   readonly #pc: RTCPeerConnection;
+  readonly #headers: Record<string, string>;
   #location: string | null = null;
   #base = '';
   readonly #pending = new Map<number, PendingFrame>();
@@ -41,6 +55,7 @@ export class WhepClient extends TypedEmitter<WhepClientEvents> {
 
   constructor(options: WhepClientOptions = {}) {
     super();
+    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
     this.#pc = new RTCPeerConnection({
       codecs: {
         video: [h264Codec()],
@@ -66,7 +81,7 @@ export class WhepClient extends TypedEmitter<WhepClientEvents> {
     });
     await this.#pc.setLocalDescription(await this.#pc.createOffer());
     await waitForGathering(this.#pc, 5000);
-    const { answer, location, status } = await postOffer(url, this.#pc.localDescription?.sdp ?? '', 'WHEP');
+    const { answer, location, status } = await postSdpOffer(url, this.#pc.localDescription?.sdp ?? '', 'WHEP', this.#headers);
     this.#location = location || null;
     this.#base = new URL(url).origin;
     await this.#pc.setRemoteDescription({ type: 'answer', sdp: answer });
@@ -79,7 +94,7 @@ export class WhepClient extends TypedEmitter<WhepClientEvents> {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#location) await fetch(this.#base + this.#location, { method: 'DELETE' }).catch(() => {});
+    if (this.#location) await fetch(this.#base + this.#location, { method: 'DELETE', headers: this.#headers }).catch(() => {});
     await this.#pc.close().catch(() => {});
   }
 

@@ -1,6 +1,7 @@
 // Annotation relay over the origin's WebSocket, the same tests against the in-process hub and a
 // real redis-server: exactly once and in order across forced reconnects, roles enforced on the
-// server, and two origin processes sharing one Redis.
+// server (from each viewer's token, never from what it says), and two origin processes sharing
+// one Redis (and one signing key).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +11,10 @@ import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import type { Annotation, AnnotationEvent } from '../lib/annotations.js';
 import { freePort, waitForPort } from '../lib/net.js';
+import type { TokenRole } from '../lib/security/tokens.js';
 import type { ServerMessage } from '../lib/ws-protocol.js';
 import { build } from '../origin/index.js';
+import { TEST_INGEST_KEY, testAuthConfig, testSecurity, withToken } from './helpers/auth.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 import { eventually } from './helpers/stack.js';
 
@@ -36,6 +39,9 @@ async function peer(url: string, hello: Record<string, unknown>): Promise<Peer> 
   send({ type: 'hello', ...hello });
   return { socket, messages, send, closed };
 }
+
+/** A viewer's socket URL for a stream, with a token of that role for it (?token=, as pages send it). */
+const socketUrl = (base: string, stream: string, role: TokenRole): string => withToken(`${base}/ws/${stream}`, role, stream);
 
 const arrow = (id: string, mediaTime: number): Annotation => ({ kind: 'arrow', id, mediaTime, from: [0.1, 0.1], to: [0.5, 0.5] });
 const events = (p: Peer): AnnotationEvent[] => p.messages.flatMap((m) => (m.type === 'annotation' ? [m.event] : []));
@@ -69,16 +75,16 @@ class ResumingViewer {
 }
 
 async function relayTests(t: Test, redis: RedisServer | null): Promise<void> {
-  const o = await build({ http: { host: '127.0.0.1', port: 0 }, redisUrl: redis?.url ?? '', recordings: { enabled: false }, logLevel: 'silent' });
+  const o = await build({ http: { host: '127.0.0.1', port: 0 }, ingest: { keys: [TEST_INGEST_KEY] }, redisUrl: redis?.url ?? '', recordings: { enabled: false }, ...testSecurity(t), logLevel: 'silent' });
   const base = (await o.app.listen({ host: '127.0.0.1', port: 0 })).replace(/^http/, 'ws');
   t.teardown(() => o.close());
   const stream = `case${redis ? 'r' : 'l'}`;
 
   await t.test('1,000 annotations across two forced reconnects arrive exactly once, in order', async (t) => {
-    const viewer = new ResumingViewer(`${base}/ws/${stream}`);
+    const viewer = new ResumingViewer(socketUrl(base, stream, 'trainee'));
     await viewer.connect();
     // Eight drawers in parallel (each stays under the per-socket rate limit); seq is the order.
-    const drawers = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(() => peer(`${base}/ws/${stream}`, { role: 'expert' })));
+    const drawers = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(() => peer(socketUrl(base, stream, 'expert'), { role: 'expert' })));
     const sent: string[] = [];
     const draw = async (from: number, to: number): Promise<void> => {
       for (let i = from; i < to; i += drawers.length) {
@@ -114,21 +120,26 @@ async function relayTests(t: Test, redis: RedisServer | null): Promise<void> {
     for (const d of drawers) d.socket.close();
   });
 
-  await t.test('a trainee may not draw: refused, connection kept; a surgeon may', async (t) => {
-    const trainee = await peer(`${base}/ws/${stream}-2`, { role: 'trainee' });
-    const watcher = await peer(`${base}/ws/${stream}-2`, { role: 'trainee' });
+  await t.test('a trainee token may not draw, whatever hello says: refused, connection kept; a surgeon token may', async (t) => {
+    const room = `${stream}-2`;
+    const trainee = await peer(socketUrl(base, room, 'trainee'), { role: 'trainee' });
+    const watcher = await peer(socketUrl(base, room, 'trainee'), { role: 'trainee' });
     trainee.send({ type: 'annotate', annotation: arrow('nope', 1) });
     const refused = await eventually(() => trainee.messages.find((m) => m.type === 'refused'), 3000, 'a refusal');
     t.match(refused, { type: 'refused', code: 'SC_ERR_FORBIDDEN', id: 'nope' });
     t.equal(trainee.socket.readyState, WebSocket.OPEN, 'the trainee keeps watching');
-    const unnamed = await peer(`${base}/ws/${stream}-2`, {});
+    // Saying "expert" gains nothing: the role is the token's.
+    const claims = await peer(socketUrl(base, room, 'trainee'), { role: 'expert' });
+    claims.send({ type: 'annotate', annotation: arrow('claimed', 1) });
+    t.match(await eventually(() => claims.messages.find((m) => m.type === 'refused'), 3000, 'a refusal'), { code: 'SC_ERR_FORBIDDEN', id: 'claimed' });
+    const unnamed = await peer(socketUrl(base, room, 'trainee'), {});
     unnamed.socket.send(JSON.stringify({ type: 'annotate', annotation: arrow('x', 1) }));
-    const surgeon = await peer(`${base}/ws/${stream}-2`, { role: 'surgeon' });
+    const surgeon = await peer(socketUrl(base, room, 'surgeon'), { role: 'surgeon' });
     surgeon.send({ type: 'annotate', annotation: { kind: 'text', id: 'lbl', mediaTime: 5, at: [0.2, 0.8], text: 'bleeding here' } });
     const got = await eventually(() => (events(watcher).length > 0 ? events(watcher) : undefined), 5000, "the surgeon's label");
     t.equal(got.length, 1, "only the surgeon's drawing was relayed");
     t.match(got[0], { role: 'surgeon', annotation: { kind: 'text', text: 'bleeding here' } });
-    for (const p of [trainee, watcher, unnamed, surgeon]) p.socket.close();
+    for (const p of [trainee, watcher, claims, unnamed, surgeon]) p.socket.close();
   });
 }
 
@@ -150,7 +161,19 @@ t.test('two origin processes with one Redis both deliver to their viewers, in on
   for (const name of ['a', 'b']) {
     const port = await freePort();
     const config = join(dir, `${name}.json`);
-    writeFileSync(config, JSON.stringify({ http: { host: '127.0.0.1', port }, redisUrl: redis.url, recordings: { dir: join(dir, name) }, logLevel: 'warn' }));
+    // One signing key for both: a token works on whichever origin the load balancer picks.
+    writeFileSync(
+      config,
+      JSON.stringify({
+        http: { host: '127.0.0.1', port },
+        ingest: { keys: [TEST_INGEST_KEY] },
+        redisUrl: redis.url,
+        recordings: { dir: join(dir, name) },
+        auth: testAuthConfig(),
+        audit: { file: join(dir, `${name}-audit.jsonl`) },
+        logLevel: 'warn',
+      }),
+    );
     const child = spawn(process.execPath, ['--import', 'tsx', script, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
     t.teardown(async () => {
       if (child.exitCode === null) {
@@ -164,10 +187,10 @@ t.test('two origin processes with one Redis both deliver to their viewers, in on
   }
   const a = origins[0]!;
   const b = origins[1]!;
-  const onA = await peer(`${a.ws}/ws/shared`, { role: 'trainee' });
-  const onB = await peer(`${b.ws}/ws/shared`, { role: 'trainee' });
-  const expertA = await peer(`${a.ws}/ws/shared`, { role: 'expert' });
-  const expertB = await peer(`${b.ws}/ws/shared`, { role: 'expert' });
+  const onA = await peer(socketUrl(a.ws, 'shared', 'trainee'), { role: 'trainee' });
+  const onB = await peer(socketUrl(b.ws, 'shared', 'trainee'), { role: 'trainee' });
+  const expertA = await peer(socketUrl(a.ws, 'shared', 'expert'), { role: 'expert' });
+  const expertB = await peer(socketUrl(b.ws, 'shared', 'expert'), { role: 'expert' });
   await new Promise((r) => setTimeout(r, 300)); // both origins' readers in place
   for (let i = 0; i < 20; i++) {
     (i % 2 ? expertB : expertA).send({ type: 'annotate', annotation: arrow(`x${i}`, 1_800_000_000_000 + i) });

@@ -1,5 +1,5 @@
-// The monitoring configs: Prometheus scrapes what docker-compose actually runs, and the Grafana
-// dashboard queries only the metric names the tiers export. YAML is read line by line (no parser
+// The monitoring configs: Prometheus scrapes what docker-compose actually runs, with a scrape token
+// each tier accepts, and the Grafana dashboard queries only the metric names the tiers export. YAML is read line by line (no parser
 // dependency): these files are small and written to be read that way.
 import { existsSync, readFileSync } from 'node:fs';
 import t from 'tap';
@@ -15,6 +15,8 @@ interface ComposeService {
   configFile: string | null;
   /** Container side of each `ports:` mapping (first port of a range), TCP only. */
   containerPorts: number[];
+  /** Bind mounts (`- ./host:/container[:ro]`), relative host paths as written. */
+  volumes: Array<{ host: string; container: string }>;
 }
 
 function composeServices(text: string): ComposeService[] {
@@ -30,7 +32,7 @@ function composeServices(text: string): ComposeService[] {
     if (!inServices) continue;
     const service = /^ {2}([A-Za-z0-9_.-]+):\s*$/.exec(line);
     if (service?.[1]) {
-      current = { name: service[1], configFile: null, containerPorts: [] };
+      current = { name: service[1], configFile: null, containerPorts: [], volumes: [] };
       services.push(current);
       continue;
     }
@@ -39,6 +41,8 @@ function composeServices(text: string): ComposeService[] {
     if (config?.[1]) current.configFile = config[1];
     const port = /^\s+-\s*["']?(?:[\d.]+:)?\d+(?:-\d+)?:(\d+)(?:-\d+)?(\/tcp)?["']?\s*(#.*)?$/.exec(line);
     if (port?.[1]) current.containerPorts.push(Number(port[1]));
+    const volume = /^\s+-\s*["']?(\.{1,2}\/[^:\s"']+):(\/[^:\s"']+)(?::ro|:rw)?["']?\s*(#.*)?$/.exec(line);
+    if (volume?.[1] && volume[2]) current.volumes.push({ host: volume[1], container: volume[2] });
   }
   return services;
 }
@@ -47,6 +51,8 @@ interface ScrapeJob {
   job: string;
   metricsPath: string;
   targets: Array<{ host: string; port: number }>;
+  /** The job's `authorization:` block: type, and the credentials inline or from a file. */
+  authorization: { type: string | null; credentials: string | null; credentialsFile: string | null } | null;
 }
 
 function scrapeJobs(text: string): ScrapeJob[] {
@@ -55,13 +61,20 @@ function scrapeJobs(text: string): ScrapeJob[] {
   for (const line of text.split('\n')) {
     const job = /^\s*-\s*job_name:\s*['"]?([\w.-]+)/.exec(line);
     if (job?.[1]) {
-      current = { job: job[1], metricsPath: '/metrics', targets: [] };
+      current = { job: job[1], metricsPath: '/metrics', targets: [], authorization: null };
       jobs.push(current);
       continue;
     }
     if (!current) continue;
     const path = /^\s*metrics_path:\s*['"]?(\S+?)['"]?\s*$/.exec(line);
     if (path?.[1]) current.metricsPath = path[1];
+    if (/^\s*authorization:\s*$/.test(line)) current.authorization = { type: null, credentials: null, credentialsFile: null };
+    const auth = /^\s*(type|credentials|credentials_file):\s*['"]?([^'"\s]+)['"]?\s*$/.exec(line);
+    if (auth?.[1] && auth[2] && current.authorization) {
+      if (auth[1] === 'type') current.authorization.type = auth[2];
+      else if (auth[1] === 'credentials') current.authorization.credentials = auth[2];
+      else current.authorization.credentialsFile = auth[2];
+    }
     const target = /^\s*-\s*['"]?([\w.-]+):(\d+)['"]?\s*$/.exec(line);
     if (target?.[1] && target[2]) current.targets.push({ host: target[1], port: Number(target[2]) });
     // Inline form: targets: ['a:1', 'b:2']
@@ -105,13 +118,49 @@ t.test('prometheus.yml scrapes the origin and the edge by their compose service 
 
 t.test('the minimal compose reader understands the forms it meets', async (t) => {
   const services = composeServices(['services:', '  a:', '    command: ["x", "--config", "configs/a.json"]', '    ports:',
-    '      - "8090:8090"', '      - "40000-40099:40000-40099/udp"', '      - 127.0.0.1:9000:9001', '  b:', '    image: x', 'volumes:', '  data:'].join('\n'));
+    '      - "8090:8090"', '      - "40000-40099:40000-40099/udp"', '      - 127.0.0.1:9000:9001', '  b:', '    image: x', '    volumes:',
+    '      - ./configs/x.yml:/etc/x.yml:ro', '      - "./configs/t:/etc/t"', 'volumes:', '  data:'].join('\n'));
   t.same(services, [
-    { name: 'a', configFile: 'a.json', containerPorts: [8090, 9001] },
-    { name: 'b', configFile: null, containerPorts: [] },
+    { name: 'a', configFile: 'a.json', containerPorts: [8090, 9001], volumes: [] },
+    { name: 'b', configFile: null, containerPorts: [], volumes: [{ host: './configs/x.yml', container: '/etc/x.yml' }, { host: './configs/t', container: '/etc/t' }] },
   ]);
   t.same(scrapeJobs("scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['h:1', \"g:2\"]\n").at(0)?.targets,
     [{ host: 'h', port: 1 }, { host: 'g', port: 2 }]);
+  const jobs = scrapeJobs(['scrape_configs:', '  - job_name: x', '    authorization:', '      type: Bearer', '      credentials_file: /run/t',
+    '  - job_name: y', '    authorization:', "      credentials: 'abc'", '  - job_name: z'].join('\n'));
+  t.same(jobs.map((j) => j.authorization), [
+    { type: 'Bearer', credentials: null, credentialsFile: '/run/t' },
+    { type: null, credentials: 'abc', credentialsFile: null },
+    null,
+  ]);
+});
+
+t.test('prometheus.yml scrapes with a bearer token that each scraped tier accepts', async (t) => {
+  const services = composeServices(read('docker-compose.yml'));
+  const prometheus = services.find((s) => s.name === 'prometheus');
+  t.ok(prometheus, 'compose runs prometheus');
+  for (const job of scrapeJobs(read('configs/prometheus.yml'))) {
+    const auth = job.authorization;
+    t.ok(auth, `${job.job}: has an authorization block (/metrics refuses a scrape without a token)`);
+    if (!auth) continue;
+    t.ok(auth.type === null || auth.type === 'Bearer', `${job.job}: Bearer (the default type)`);
+    let token = auth.credentials;
+    if (auth.credentialsFile) {
+      // The file Prometheus reads inside its container is a file of this repository mounted there.
+      const mount = prometheus?.volumes.find((v) => v.container === auth.credentialsFile);
+      t.ok(mount, `${job.job}: ${auth.credentialsFile} is mounted into the prometheus container`);
+      if (!mount) continue;
+      t.ok(existsSync(new URL(`../${mount.host}`, import.meta.url)), `${mount.host} exists`);
+      token = read(mount.host).trim(); // Prometheus trims the file's whitespace
+    }
+    t.ok(token, `${job.job}: a token, inline or from a file`);
+    for (const { host } of job.targets) {
+      const configFile = services.find((s) => s.name === host)?.configFile;
+      if (!configFile) continue; // reported by the test above
+      const config = JSON.parse(read(`configs/${configFile}`)) as { auth?: { scrapeTokens?: string[] } };
+      t.ok(config.auth?.scrapeTokens?.includes(token ?? ''), `${job.job}: configs/${configFile} lists the token Prometheus sends in auth.scrapeTokens`);
+    }
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import t from 'tap';
 import { build as buildEdge } from '../edge/index.js';
 import type { LocalRecordingMeta } from '../edge/recording/local-recorder.js';
 import { freePort } from '../lib/net.js';
+import { TEST_INGEST_KEY, bearer, testAuthConfig, testToken } from './helpers/auth.js';
 import { eventually, publishTestSource, startStack } from './helpers/stack.js';
 
 const run = promisify(execFile);
@@ -22,13 +23,17 @@ t.test('a published case is recorded at the edge and decodes', async (t) => {
   const pipeline = stack.edge.pipelines.get('rec1')!;
   await eventually(() => (stack.edge.pipelines.has('rec1') ? undefined : true), 30_000, 'unpublish');
   t.ok(pipeline);
-  const list = (await (await fetch(`${stack.edgeUrl}/api/recordings`)).json()) as { recordings: LocalRecordingMeta[] };
+  // The hospital's own copies are for its IT staff: admin tokens only.
+  t.equal((await fetch(`${stack.edgeUrl}/api/recordings`)).status, 401, 'no token');
+  t.equal((await fetch(`${stack.edgeUrl}/api/recordings`, { headers: stack.auth('surgeon', 'rec1') })).status, 403, "not even the case's surgeon");
+  const list = (await (await fetch(`${stack.edgeUrl}/api/recordings`, { headers: stack.auth('admin') })).json()) as { recordings: LocalRecordingMeta[] };
   const rec = list.recordings.find((r) => r.stream === 'rec1');
   t.ok(rec, 'listed by the edge API');
   t.ok(rec!.endedAt, 'finished when the console left');
   t.same(rec!.uplinkGaps, [], 'nothing was dropped on the way to the origin');
   t.ok(rec!.fragments > 10, `${rec!.fragments} fragments`);
-  const res = await fetch(`${stack.edgeUrl}/recordings/${rec!.id}/part0.mp4`);
+  t.equal((await fetch(`${stack.edgeUrl}/recordings/${rec!.id}/part0.mp4`, { headers: stack.auth('expert', 'rec1') })).status, 403, 'an expert token does not download it');
+  const res = await fetch(`${stack.edgeUrl}/recordings/${rec!.id}/part0.mp4`, { headers: stack.auth('admin') });
   t.equal(res.status, 200);
   const dir = mkdtempSync(join(tmpdir(), 'scopecast-edge-rec-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +46,7 @@ t.test('a published case is recorded at the edge and decodes', async (t) => {
   // Parts are 6 frames each (the last one may be cut short when the encoder stops).
   t.ok(Number(s.nb_read_frames) > (rec!.fragments - 1) * 6, `${s.nb_read_frames} frames of ${rec!.fragments} fragments decode from the edge copy`);
   for (const bad of ['..%2F..%2Fetc/passwd', `${rec!.id}/..%2Fmeta.json`, `${rec!.id}/part0.mp4%00.txt`, `x/${'a'.repeat(4096)}`, `${rec!.id}/-x.mp4`]) {
-    const r = await fetch(`${stack.edgeUrl}/recordings/${bad}`);
+    const r = await fetch(`${stack.edgeUrl}/recordings/${bad}`, { headers: stack.auth('admin') });
     t.ok([400, 404, 414].includes(r.status), `${bad.slice(0, 40)} -> ${r.status}`);
   }
 });
@@ -54,17 +59,20 @@ t.test('uplink down: the origin never gets the media, the edge copy is complete 
   const edge = await buildEdge({
     http: { host: '127.0.0.1', port: 0 },
     rtmp: { host: '127.0.0.1', port: rtmpPort, publishGraceMs: 300 },
-    origin: { url: deadOrigin, queueBytes: 1024 * 1024, retryMinMs: 50, retryMaxMs: 200 },
+    origin: { url: deadOrigin, ingestKey: TEST_INGEST_KEY, queueBytes: 1024 * 1024, retryMinMs: 50, retryMaxMs: 200 },
+    consoles: { streams: { rec2: 'endoscopy-1080p' } },
     workDir,
+    auth: testAuthConfig(),
+    audit: { file: join(workDir, 'audit.jsonl') },
     logLevel: 'silent',
   });
   t.teardown(() => edge.close());
   const { http } = await edge.listen();
-  const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/rec2`, { seconds: 6 });
+  const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/rec2?token=${testToken('publisher', 'rec2')}`, { seconds: 6 });
   t.teardown(() => publisher.close());
   await eventually(() => (edge.pipelines.has('rec2') ? true : undefined), 20_000, 'the pipeline');
   await eventually(() => (edge.pipelines.has('rec2') ? undefined : true), 40_000, 'unpublish');
-  const list = (await (await fetch(`${http}/api/recordings`)).json()) as { recordings: LocalRecordingMeta[] };
+  const list = (await (await fetch(`${http}/api/recordings`, { headers: bearer('admin') })).json()) as { recordings: LocalRecordingMeta[] };
   const rec = list.recordings.find((r) => r.stream === 'rec2')!;
   t.ok(rec.uplinkGaps.length >= 1, `gaps: ${JSON.stringify(rec.uplinkGaps)}`);
   const dropped = rec.uplinkGaps.reduce((n, g) => n + g.fragments, 0);

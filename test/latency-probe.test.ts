@@ -65,6 +65,18 @@ t.test('probe lifecycle: a failing stream is an error event; close() is idempote
   t.throws(() => probe.start(), { code: 'SC_ERR_INVALID_STATE' });
 });
 
+t.test('probe without a valid token: the 401 is an error event naming the status', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  for (const token of [undefined, stack.token('publisher', 'probe')]) {
+    const probe = new LatencyProbe({ url: llhlsUrl(stack.originUrl, 'probe'), ...(token ? { token } : {}) });
+    const failed = new Promise<Error>((resolve) => probe.on('error', resolve));
+    probe.start();
+    t.match((await failed).message, token ? /HTTP 403/ : /HTTP 401/, token ? 'a publisher token does not watch' : 'no token');
+    await probe.close();
+  }
+});
+
 t.test('probe on the live stack: pixel stamp and metadata ingest clock agree within one frame', async (t) => {
   const fps = 30;
   const stack = await startStack();
@@ -86,13 +98,16 @@ t.test('probe on the live stack: pixel stamp and metadata ingest clock agree wit
     await stack.close();
   });
   const url = llhlsUrl(stack.originUrl, 'probe');
+  // The probe watches like a trainee's player: the least role LL-HLS needs.
+  const token = stack.token('trainee', 'probe');
+  const headers = { authorization: `Bearer ${token}` };
   // Join a running case, as a viewer does: a publish starts with the console's start-up (its
   // ffmpeg reads frame 0, then opens the RTMP output for ~1 s; the edge's constant frame rate
   // repeats frame 0 over that gap), measured to last 1.7 s of media, up to 3.4 s under load.
   await eventually(async () => {
-    const res = await fetch(url);
+    const res = await fetch(url, { headers });
     if (!res.ok) return undefined;
-    const media = await (await fetch(new URL(firstVariantUri(await res.text()), url))).text();
+    const media = await (await fetch(new URL(firstVariantUri(await res.text()), url), { headers })).text();
     return parseMediaPlaylist(media).next.msn >= 3 ? true : undefined;
   }, 30_000, 'three complete segments at the origin');
 
@@ -103,7 +118,7 @@ t.test('probe on the live stack: pixel stamp and metadata ingest clock agree wit
   let frames: ProbeFrame[] = [];
   let absMedian = Number.POSITIVE_INFINITY;
   for (let attempt = 1; attempt <= 3 && !(absMedian <= 1000 / fps); attempt++) {
-    frames = await measureWindow(t, url);
+    frames = await measureWindow(t, url, token);
     absMedian = summarize(frames.map((f) => Math.abs(f.metadataErrorMs))).median;
     t.comment(`window ${attempt}: ${frames.length} frames, median |ingest - stamp| ${absMedian.toFixed(1)} ms, pixel latency median ${summarize(frames.map((f) => f.stampLatencyMs)).median.toFixed(0)} ms`);
   }
@@ -130,8 +145,8 @@ t.test('probe on the live stack: pixel stamp and metadata ingest clock agree wit
 });
 
 /** One probe run over a 6 s window: checks its own lifecycle and exact matching, returns its frames. */
-async function measureWindow(t: Test, url: string): Promise<ProbeFrame[]> {
-  const probe = new LatencyProbe({ url });
+async function measureWindow(t: Test, url: string, token: string): Promise<ProbeFrame[]> {
+  const probe = new LatencyProbe({ url, token });
   t.teardown(() => probe.close());
   const frames: ProbeFrame[] = [];
   probe.on('frame', (f) => frames.push(f));

@@ -21,13 +21,13 @@ interface StreamInfo {
 }
 
 async function edgeStreams(stack: Stack): Promise<StreamInfo[]> {
-  return ((await (await fetch(`${stack.edgeUrl}/api/streams`)).json()) as { streams: StreamInfo[] }).streams;
+  return ((await (await fetch(`${stack.edgeUrl}/api/streams`, { headers: stack.auth('admin') })).json()) as { streams: StreamInfo[] }).streams;
 }
 
 /** Polls the origin playlist; resolves with the text once it has at least `parts` parts. */
 function playlistWithParts(stack: Stack, stream: string, parts: number, timeoutMs: number, segment = false): Promise<string> {
   return eventually(async () => {
-    const res = await fetch(`${stack.originUrl}/hls/${stream}/main/stream.m3u8`);
+    const res = await fetch(`${stack.originUrl}/hls/${stream}/main/stream.m3u8`, { headers: stack.auth('trainee', stream) });
     const text = res.ok ? await res.text() : '';
     const n = text.match(/#EXT-X-PART:/g)?.length ?? 0;
     return n >= parts && (!segment || /#EXTINF/.test(text)) ? text : undefined;
@@ -37,8 +37,9 @@ function playlistWithParts(stack: Stack, stream: string, parts: number, timeoutM
 t.test('werift WHIP publisher -> same profile pipeline -> LL-HLS; DELETE ends it like an RTMP unpublish', async (t) => {
   const stack = await startStack();
   t.teardown(() => stack.close());
-  const publisher = new WhipPublisher();
+  const publisher = new WhipPublisher({ token: stack.token('publisher', 'or2-whip') });
   t.teardown(() => publisher.close());
+  const viewer = stack.auth('trainee', 'or2-whip');
 
   const postedAt = Date.now();
   const { status, location } = await publisher.connect(`${stack.edgeUrl}/whip/or2-whip`);
@@ -51,13 +52,13 @@ t.test('werift WHIP publisher -> same profile pipeline -> LL-HLS; DELETE ends it
   const media = await playlistWithParts(stack, 'or2-whip', 5, 20_000, true);
   t.match(media, /#EXT-X-PRELOAD-HINT:TYPE=PART/);
   t.match(media, /#EXT-X-PROGRAM-DATE-TIME:/);
-  const master = await (await fetch(`${stack.originUrl}/hls/or2-whip/index.m3u8`)).text();
+  const master = await (await fetch(`${stack.originUrl}/hls/or2-whip/index.m3u8`, { headers: viewer })).text();
   t.match(master, /RESOLUTION=1280x720/, 'default profile (endoscopy-1080p) output size');
 
   const msn = /seg_(\d+)\.m4s/.exec(media)?.[1];
   const dir = mkdtempSync(join(tmpdir(), 'scopecast-whip-seg-'));
-  const init = Buffer.from(await (await fetch(`${stack.originUrl}/hls/or2-whip/main/init_0.mp4`)).arrayBuffer());
-  const seg = Buffer.from(await (await fetch(`${stack.originUrl}/hls/or2-whip/main/seg_${msn}.m4s`)).arrayBuffer());
+  const init = Buffer.from(await (await fetch(`${stack.originUrl}/hls/or2-whip/main/init_0.mp4`, { headers: viewer })).arrayBuffer());
+  const seg = Buffer.from(await (await fetch(`${stack.originUrl}/hls/or2-whip/main/seg_${msn}.m4s`, { headers: viewer })).arrayBuffer());
   writeFileSync(join(dir, 'seg.mp4'), Buffer.concat([init, seg]));
   const probe = await run('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', join(dir, 'seg.mp4')]);
   const video = (JSON.parse(probe.stdout) as { streams: Array<{ codec_name: string; width?: number; height?: number; nb_read_frames: string }> }).streams.find((s) => s.codec_name === 'h264');
@@ -72,7 +73,7 @@ t.test('werift WHIP publisher -> same profile pipeline -> LL-HLS; DELETE ends it
   t.ok(publisher.pliReceived >= 1, `the publisher received ${publisher.pliReceived} PLI(s)`);
 
   // A second publisher on the same name, over WHIP or RTMP, is refused; the first keeps going.
-  const second = new WhipPublisher();
+  const second = new WhipPublisher({ token: stack.token('publisher', 'or2-whip') });
   t.teardown(() => second.close());
   const refused = await second.connect(`${stack.edgeUrl}/whip/or2-whip`).catch((err: { status?: number; body?: string }) => err);
   t.equal((refused as { status?: number }).status, 409);
@@ -92,11 +93,11 @@ t.test('werift WHIP publisher -> same profile pipeline -> LL-HLS; DELETE ends it
   t.equal(await publisher.close(), 200, 'DELETE on the Location');
   t.ok(await processGone(encoderPid!, 10_000), 'DELETE ended the encoder');
   const ended = await eventually(async () => {
-    const s = (await (await fetch(`${stack.originUrl}/api/streams/or2-whip`)).json()) as { state: string };
+    const s = (await (await fetch(`${stack.originUrl}/api/streams/or2-whip`, { headers: viewer })).json()) as { state: string };
     return s.state === 'ended' ? s : undefined;
   }, 10_000, 'origin marks the stream ended');
   t.equal(ended.state, 'ended');
-  t.match(await (await fetch(`${stack.originUrl}/hls/or2-whip/main/stream.m3u8`)).text(), /#EXT-X-ENDLIST\n$/);
+  t.match(await (await fetch(`${stack.originUrl}/hls/or2-whip/main/stream.m3u8`, { headers: viewer })).text(), /#EXT-X-ENDLIST\n$/);
   t.equal(stack.edge.pipelines.size, 0);
   t.same(stack.edge.whip?.sessions, []);
 });
@@ -119,7 +120,8 @@ window.result = (async () => {
     if (pc.iceGatheringState === 'complete') return resolve();
     pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
   });
-  const res = await fetch(params.get('whip'), { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: pc.localDescription.sdp });
+  // The station's publisher token (its own link), as a header: never in the WHIP URL.
+  const res = await fetch(params.get('whip'), { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: 'Bearer ' + params.get('token') }, body: pc.localDescription.sdp });
   const answer = await res.text();
   if (res.status !== 201) return { status: res.status, error: answer };
   window.answer = answer;
@@ -141,7 +143,7 @@ t.test('headless Chromium publishes over WHIP (getUserMedia, H.264) and the orig
     async (browser) => {
       const page = await browser.newPage();
       const postedAt = Date.now();
-      await page.goto(`${pageUrl}?whip=${encodeURIComponent(`${stack.edgeUrl}/whip/or3-browser`)}`);
+      await page.goto(`${pageUrl}?whip=${encodeURIComponent(`${stack.edgeUrl}/whip/or3-browser`)}&token=${stack.token('publisher', 'or3-browser')}`);
       const result = (await page.evaluate('window.result')) as { status?: number; location?: string; error?: string };
       t.equal(result.status, 201, `WHIP POST from the browser (${result.error ?? 'ok'})`);
       t.match(result.location, /^\/whip\/or3-browser\/[0-9a-f-]{36}$/);
@@ -152,7 +154,7 @@ t.test('headless Chromium publishes over WHIP (getUserMedia, H.264) and the orig
       const [info] = await edgeStreams(stack);
       t.equal(info?.ingest, 'whip');
       t.comment(`edge input: ${JSON.stringify(info?.input)}`);
-      const master = await (await fetch(`${stack.originUrl}/hls/or3-browser/index.m3u8`)).text();
+      const master = await (await fetch(`${stack.originUrl}/hls/or3-browser/index.m3u8`, { headers: stack.auth('trainee', 'or3-browser') })).text();
       t.match(master, /RESOLUTION=1280x720/);
       t.match(master, /mp4a/, 'Opus from the browser arrives as AAC in LL-HLS');
       // Closing the page without DELETE: the connection fails or goes silent and the publish ends.
@@ -168,14 +170,14 @@ t.test('headless Chromium publishes over WHIP (getUserMedia, H.264) and the orig
 t.test('a WHIP publisher that goes silent is ended like an unpublish', async (t) => {
   const stack = await startStack({ edgeWebrtc: { silenceTimeoutMs: 1000 } });
   t.teardown(() => stack.close());
-  const publisher = new WhipPublisher({ size: '640x360' });
+  const publisher = new WhipPublisher({ size: '640x360', token: stack.token('publisher', 'quiet1') });
   t.teardown(() => publisher.close());
   await publisher.connect(`${stack.edgeUrl}/whip/quiet1`);
   await playlistWithParts(stack, 'quiet1', 1, 20_000);
   const pid = stack.edge.pipelines.get('quiet1')?.encoderPid;
   await publisher.stopMedia();
   t.ok(await processGone(pid!, 10_000), 'encoder ended after the silence timeout');
-  await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/streams/quiet1`)).json()) as { state: string }).state === 'ended' ? true : undefined), 10_000, 'origin marks it ended');
+  await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/streams/quiet1`, { headers: stack.auth('trainee', 'quiet1') })).json()) as { state: string }).state === 'ended' ? true : undefined), 10_000, 'origin marks it ended');
   t.same(stack.edge.whip?.sessions, [], 'session gone');
   t.equal((await publisher.close()), 404, 'its Location no longer exists');
 });
@@ -183,7 +185,7 @@ t.test('a WHIP publisher that goes silent is ended like an unpublish', async (t)
 t.test('close() of an edge with WHIP and RTMP publishers leaves no child process, socket or timer', async (t) => {
   const before = process.getActiveResourcesInfo().length;
   const stack = await startStack();
-  const publisher = new WhipPublisher({ size: '640x360' });
+  const publisher = new WhipPublisher({ size: '640x360', token: stack.token('publisher', 'closew') });
   await publisher.connect(`${stack.edgeUrl}/whip/closew`);
   const rtmp = publishTestSource(stack.rtmpUrl('closer'), { size: '640x360' });
   await playlistWithParts(stack, 'closew', 1, 20_000);

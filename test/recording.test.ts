@@ -1,19 +1,20 @@
 // Recordings at the origin: the segment hook, the VOD playlist writer, and whole recordings made
 // by ingesting real CMAF through app.inject (playlist ffprobe decodes, annotation track in order,
-// chapters, meta), the API (list/get/patch/marks/delete with admin keys), path traversal,
-// disk errors, shutdown while live, reconnects and retention.
+// chapters, meta), the API (list/get/patch/marks with viewer and editor tokens, delete with an
+// admin token), path traversal, disk errors, shutdown while live, reconnects and retention.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import t from 'tap';
 import { parseInit, parseFragment } from '../codecs/fmp4/index.js';
 import type { Annotation, AnnotationEvent } from '../lib/annotations.js';
+import { issueToken } from '../lib/security/tokens.js';
 import type { Segment } from '../origin/hls/part-store.js';
 import { PartStore } from '../origin/hls/part-store.js';
 import { Rendition } from '../origin/hls/rendition.js';
 import { isRecordingId, newRecordingId, writeVodPlaylist, type RecordingDetails, type RecordingSummary } from '../origin/recording/index.js';
+import { TEST_KEY, bearer, scrapeHeaders, testToken } from './helpers/auth.js';
 import {
-  ADMIN_KEY,
   avFixture,
   endStream,
   ingestCmaf,
@@ -115,8 +116,14 @@ t.test('recording ids: whitelisted, from a valid stream name, UTC start and rand
 // ---------------------------------------------------------------------------------------------
 // Whole recordings.
 
+// The least role each request needs: trainees read (a '*' token lists every stream's recordings),
+// experts mark, admins delete.
+const reader = (stream = '*'): { authorization: string } => bearer('trainee', stream);
+const editor = (stream = '*'): { authorization: string } => bearer('expert', stream);
+const admin = (): { authorization: string } => bearer('admin', '*');
+
 async function onlyRecording(r: RecordingOrigin): Promise<RecordingSummary> {
-  const list = (await r.origin.app.inject({ url: '/api/recordings' })).json<{ recordings: RecordingSummary[] }>().recordings;
+  const list = (await r.origin.app.inject({ url: '/api/recordings', headers: reader() })).json<{ recordings: RecordingSummary[] }>().recordings;
   if (list.length !== 1) throw new Error(`expected one recording, got ${list.length}`);
   return list[0]!;
 }
@@ -150,7 +157,7 @@ t.test('a stream that goes live and ends is recorded: VOD playlist ffprobe decod
   t.same(await readFile(join(dir, 'seg_0.m4s')), Buffer.concat(av.fragments), 'segment bytes are the fragments');
   t.same(await readFile(join(dir, 'init_1.mp4')), av.init);
 
-  const playlist = (await origin.app.inject({ url: `/recordings/${live.id}/playlist.m3u8` }));
+  const playlist = (await origin.app.inject({ url: `/recordings/${live.id}/playlist.m3u8`, headers: reader('or1') }));
   t.equal(playlist.statusCode, 200);
   t.equal(playlist.headers['content-type'], 'application/vnd.apple.mpegurl');
   const body = playlist.body;
@@ -160,9 +167,10 @@ t.test('a stream that goes live and ends is recorded: VOD playlist ffprobe decod
   t.match(body, /#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="init_1\.mp4"\n/);
   t.notMatch(body, /PART|PRELOAD/);
 
-  // Served over HTTP and decoded by ffprobe's HLS demuxer, as a player would fetch it.
+  // Served over HTTP and decoded by ffprobe's HLS demuxer, as a player would fetch it (the
+  // token on every request, segments included, as the library page's hls.js sends it).
   const url = await origin.app.listen({ host: '127.0.0.1', port: 0 });
-  const probe = await run('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames', '-of', 'json', `${url}/recordings/${live.id}/playlist.m3u8`]);
+  const probe = await run('ffprobe', ['-v', 'error', '-headers', `Authorization: ${reader('or1').authorization}\r\n`, '-count_frames', '-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames', '-of', 'json', `${url}/recordings/${live.id}/playlist.m3u8`]);
   const streams = (JSON.parse(probe.stdout) as { streams: Array<{ codec_type: string; codec_name: string; width?: number; nb_read_frames?: string }> }).streams;
   const video = streams.find((s) => s.codec_type === 'video');
   t.equal(video?.codec_name, 'h264');
@@ -172,16 +180,16 @@ t.test('a stream that goes live and ends is recorded: VOD playlist ffprobe decod
   t.ok(Number(video?.nb_read_frames) > 50, `${video?.nb_read_frames} video frames decode from 2 x 30`);
   t.ok(streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'), 'audio too');
   const single = join(dirname(r.dir), 'first.mp4');
-  const served = async (file: string): Promise<Buffer> => (await origin.app.inject({ url: `/recordings/${live.id}/${file}` })).rawPayload;
+  const served = async (file: string): Promise<Buffer> => (await origin.app.inject({ url: `/recordings/${live.id}/${file}`, headers: reader('or1') })).rawPayload;
   await writeFile(single, Buffer.concat([await served('init_0.mp4'), await served('seg_0.m4s')]));
   const one = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', single]);
   t.equal(one.stdout.trim(), '30', 'init + first segment: every frame');
 
-  const track = (await origin.app.inject({ url: `/recordings/${live.id}/annotations.jsonl` })).body.trim().split('\n').map((l) => JSON.parse(l) as AnnotationEvent);
+  const track = (await origin.app.inject({ url: `/recordings/${live.id}/annotations.jsonl`, headers: reader('or1') })).body.trim().split('\n').map((l) => JSON.parse(l) as AnnotationEvent);
   t.same(track, published, 'every event of the stream, in order, as the hub relayed it');
   t.same(track.map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
 
-  const details = (await origin.app.inject({ url: `/api/recordings/${live.id}` })).json<RecordingDetails>();
+  const details = (await origin.app.inject({ url: `/api/recordings/${live.id}`, headers: reader('or1') })).json<RecordingDetails>();
   t.match(details, { id: live.id, stream: 'or1', live: false, segments: 2, bookmarks: [], title: null });
   t.ok(details.endedAt && Date.parse(details.endedAt) >= Date.parse(details.startedAt));
   t.ok(Math.abs(details.durationSec - 2.02) < 0.05, `duration ${details.durationSec}`);
@@ -192,7 +200,9 @@ t.test('a stream that goes live and ends is recorded: VOD playlist ffprobe decod
   const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Record<string, unknown>;
   t.same(Object.keys(meta).sort(), ['bookmarks', 'bytes', 'durationSec', 'endedAt', 'id', 'mediaStartMs', 'procedure', 'segments', 'startedAt', 'stream', 'title', 'version']);
   t.equal(meta.segments, 2);
-  t.equal((await origin.app.inject({ url: `/recordings/${live.id}/meta.json` })).statusCode, 404, 'meta is served by the API only');
+  t.equal((await origin.app.inject({ url: `/recordings/${live.id}/meta.json`, headers: reader('or1') })).statusCode, 404, 'meta is served by the API only');
+  t.equal((await origin.app.inject({ url: `/recordings/${live.id}/playlist.m3u8` })).statusCode, 401, 'no token, no replay');
+  t.equal((await origin.app.inject({ url: `/recordings/${live.id}/playlist.m3u8`, headers: reader('or2') })).statusCode, 403, "another stream's token");
 });
 
 t.test('API: list newest first, get, patch checks its input, bookmarks and chapters', async (t) => {
@@ -203,13 +213,16 @@ t.test('API: list newest first, get, patch checks its input, bookmarks and chapt
   await new Promise((resolve) => setTimeout(resolve, 1100)); // a later second: a later id and startedAt
   await ingestCmaf(origin, 'or2', av);
   await r.recordings.settled();
-  const list = (await origin.app.inject({ url: '/api/recordings' })).json<{ recordings: RecordingSummary[] }>().recordings;
+  const list = (await origin.app.inject({ url: '/api/recordings', headers: reader() })).json<{ recordings: RecordingSummary[] }>().recordings;
   t.same(list.map((x) => x.stream), ['or2', 'or1'], 'newest first');
+  const scoped = (await origin.app.inject({ url: '/api/recordings', headers: reader('or1') })).json<{ recordings: RecordingSummary[] }>().recordings;
+  t.same(scoped.map((x) => x.stream), ['or1'], "a token for one stream lists that stream's recordings only");
   t.same(Object.keys(list[0]!).sort(), ['durationSec', 'id', 'live', 'procedure', 'startedAt', 'stream', 'title']);
   t.same(list.map((x) => x.live), [true, false]);
   const id = list[1]!.id;
 
-  const patch = (payload: unknown) => origin.app.inject({ method: 'PATCH', url: `/api/recordings/${id}`, payload: payload as object });
+  const patch = (payload: unknown, headers = editor('or1')) => origin.app.inject({ method: 'PATCH', url: `/api/recordings/${id}`, headers, payload: payload as object });
+  t.equal((await patch({ title: 'x' }, reader('or1'))).statusCode, 403, 'a trainee reads but does not edit');
   let res = await patch({ title: '  Lap chole, teaching case  ', procedure: 'Cholecystectomy' });
   t.equal(res.statusCode, 200);
   t.match(res.json(), { title: 'Lap chole, teaching case', procedure: 'Cholecystectomy' });
@@ -223,18 +236,18 @@ t.test('API: list newest first, get, patch checks its input, bookmarks and chapt
   t.equal(res.json().title, 'Lap chole, teaching case', 'the other one stays');
 
   const start = 1_795_648_350_802;
-  res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/bookmarks`, payload: { atMs: start + 500, label: 'Critical view' } });
+  res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/bookmarks`, headers: editor('or1'), payload: { atMs: start + 500, label: 'Critical view' } });
   t.equal(res.statusCode, 201);
   const bookmark = res.json().bookmark;
   t.match(bookmark, { atMs: start + 500, label: 'Critical view' });
   t.match(bookmark.id, /^[0-9a-f]{16}$/);
-  res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/chapters`, payload: { atMs: start + 300, label: 'Dissection' } });
+  res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/chapters`, headers: editor('or1'), payload: { atMs: start + 300, label: 'Dissection' } });
   t.equal(res.statusCode, 201);
   for (const bad of [{ atMs: 'soon', label: 'x' }, { atMs: -1, label: 'x' }, { atMs: 1, label: '' }, { atMs: 1, label: 'a\u0007' }, { atMs: 1 }, { atMs: 1, label: 'x', extra: 1 }]) {
-    res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/bookmarks`, payload: bad });
+    res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${id}/bookmarks`, headers: editor('or1'), payload: bad });
     t.equal(res.statusCode, 400, JSON.stringify(bad));
   }
-  const details = (await origin.app.inject({ url: `/api/recordings/${id}` })).json<RecordingDetails>();
+  const details = (await origin.app.inject({ url: `/api/recordings/${id}`, headers: reader('or1') })).json<RecordingDetails>();
   t.same(details.bookmarks.map((b) => b.label), ['Critical view']);
   t.same(details.chapters.map((c) => [c.kind, c.label]), [['start', 'Start'], ['manual', 'Dissection']], 'chapters in media-time order');
   const onDisk = JSON.parse(await readFile(join(r.dir, id, 'meta.json'), 'utf8')) as RecordingDetails;
@@ -244,55 +257,66 @@ t.test('API: list newest first, get, patch checks its input, bookmarks and chapt
 
   // The live one takes marks too, and keeps them after it ends.
   const liveId = list[0]!.id;
-  res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${liveId}/bookmarks`, payload: { atMs: start, label: 'live mark' } });
+  t.equal((await origin.app.inject({ method: 'POST', url: `/api/recordings/${liveId}/bookmarks`, headers: editor('or1'), payload: { atMs: start, label: 'x' } })).statusCode, 403, "an expert of another stream may not mark this one");
+  res = await origin.app.inject({ method: 'POST', url: `/api/recordings/${liveId}/bookmarks`, headers: editor('or2'), payload: { atMs: start, label: 'live mark' } });
   t.equal(res.statusCode, 201);
-  await origin.app.inject({ method: 'PATCH', url: `/api/recordings/${liveId}`, payload: { title: 'Live case' } });
+  await origin.app.inject({ method: 'PATCH', url: `/api/recordings/${liveId}`, headers: editor('or2'), payload: { title: 'Live case' } });
   await endStream(origin, 'or2');
   await r.recordings.settled();
   const ended = JSON.parse(await readFile(join(r.dir, liveId, 'meta.json'), 'utf8')) as RecordingDetails;
   t.match(ended, { title: 'Live case', bookmarks: [{ label: 'live mark' }] });
   t.ok(ended.endedAt);
 
-  t.equal((await origin.app.inject({ url: '/api/recordings/or9-20260101T000000-abcd' })).statusCode, 404);
-  t.equal((await origin.app.inject({ url: '/api/recordings/or9-20260101T000000-abcd' })).json().code, 'SC_ERR_RECORDING_NOT_FOUND');
-  t.equal((await origin.app.inject({ method: 'PATCH', url: '/api/recordings/or9-20260101T000000-abcd', payload: { title: 'x' } })).statusCode, 404);
+  t.equal((await origin.app.inject({ url: '/api/recordings/or9-20260101T000000-abcd', headers: reader() })).statusCode, 404);
+  t.equal((await origin.app.inject({ url: '/api/recordings/or9-20260101T000000-abcd', headers: reader() })).json().code, 'SC_ERR_RECORDING_NOT_FOUND');
+  t.equal((await origin.app.inject({ method: 'PATCH', url: '/api/recordings/or9-20260101T000000-abcd', headers: editor(), payload: { title: 'x' } })).statusCode, 404);
 });
 
-t.test('delete: admin key only (timing-safe), never while live', async (t) => {
+t.test('delete: an admin token only, never while live', async (t) => {
   const r = await recordingOrigin(t);
   const { origin } = r;
   await ingestCmaf(origin, 'or1', av);
   const { id } = await onlyRecording(r);
   const del = (headers: Record<string, string> = {}) => origin.app.inject({ method: 'DELETE', url: `/api/recordings/${id}`, headers });
   let res = await del();
-  t.equal(res.statusCode, 403);
+  t.equal(res.statusCode, 401, 'no token');
+  t.equal(res.json().code, 'SC_ERR_UNAUTHORIZED');
+  res = await del(bearer('surgeon', 'or1'));
+  t.equal(res.statusCode, 403, "the case's own surgeon reads and marks, but does not delete");
   t.equal(res.json().code, 'SC_ERR_FORBIDDEN');
-  t.equal((await del({ 'x-scopecast-admin-key': `${ADMIN_KEY}x` })).statusCode, 403, 'wrong key');
-  t.equal((await del({ 'x-scopecast-admin-key': ADMIN_KEY.slice(0, -1) })).statusCode, 403, 'prefix of the key');
-  res = await del({ 'x-scopecast-admin-key': ADMIN_KEY });
+  t.equal((await del({ 'x-scopecast-admin-key': 'recording-test-admin-key-0123456789' })).statusCode, 401, 'the retired admin key header opens nothing');
+  res = await del(admin());
   t.equal(res.statusCode, 409, 'live');
   t.equal(res.json().code, 'SC_ERR_RECORDING_LIVE');
   t.ok(existsSync(join(r.dir, id)));
   await endStream(origin, 'or1');
-  t.equal((await del({ 'x-scopecast-admin-key': 'recording-test-admin-key-WRONG-6789' })).statusCode, 403);
-  res = await del({ 'x-scopecast-admin-key': ADMIN_KEY });
+  t.equal((await del(bearer('expert', 'or1'))).statusCode, 403);
+  res = await del(admin());
   t.equal(res.statusCode, 200);
   t.same(res.json(), { deleted: id });
   t.notOk(existsSync(join(r.dir, id)), 'gone from disk');
-  t.equal((await origin.app.inject({ url: `/api/recordings/${id}` })).statusCode, 404);
-  t.equal((await del({ 'x-scopecast-admin-key': ADMIN_KEY })).statusCode, 404, 'twice');
-  t.same((await origin.app.inject({ url: '/api/recordings' })).json().recordings, []);
+  t.equal((await origin.app.inject({ url: `/api/recordings/${id}`, headers: reader() })).statusCode, 404);
+  t.equal((await del(admin())).statusCode, 404, 'twice');
+  t.same((await origin.app.inject({ url: '/api/recordings', headers: reader() })).json().recordings, []);
 });
 
-t.test('nobody may delete when no admin keys are configured', async (t) => {
-  const r = await recordingOrigin(t, { recordings: { adminKeys: [] } });
+t.test('nobody else may delete: every other role, and admin tokens that are forged or expired', async (t) => {
+  const r = await recordingOrigin(t);
   await ingestCmaf(r.origin, 'or1', av);
   await endStream(r.origin, 'or1');
   const { id } = await onlyRecording(r);
-  for (const key of ['', ADMIN_KEY]) {
-    const res = await r.origin.app.inject({ method: 'DELETE', url: `/api/recordings/${id}`, headers: { 'x-scopecast-admin-key': key } });
-    t.equal(res.statusCode, 403, JSON.stringify(key));
+  const forged = issueToken({ id: TEST_KEY.id, secret: 'not-the-signing-secret-0123456789-abcdef' }, { sub: 'mallory', role: 'admin', stream: '*', ttlSeconds: 600 });
+  const expired = testToken('admin', '*', { now: Date.now() - 2 * 3600_000, ttlSeconds: 600 });
+  const attempts: Array<[string, string, number]> = [
+    ...(['trainee', 'expert', 'surgeon', 'publisher', 'edge', 'scraper'] as const).map((role): [string, string, number] => [role, testToken(role, '*'), 403]),
+    ['forged admin', forged, 401],
+    ['expired admin', expired, 401],
+  ];
+  for (const [what, token, status] of attempts) {
+    const res = await r.origin.app.inject({ method: 'DELETE', url: `/api/recordings/${id}`, headers: { authorization: `Bearer ${token}` } });
+    t.equal(res.statusCode, status, what);
   }
+  t.ok(existsSync(join(r.dir, id)), 'still on disk');
 });
 
 t.test('path traversal on ids and file names reads nothing outside the recordings dir', async (t) => {
@@ -333,19 +357,19 @@ t.test('path traversal on ids and file names reads nothing outside the recording
     `/library/${long}`,
   ];
   for (const url of attempts) {
-    const res = await origin.app.inject({ url });
+    const res = await origin.app.inject({ url, headers: reader() });
     // 414: fastify refuses a path parameter over maxParamLength before any handler runs.
     t.ok([400, 404, 414].includes(res.statusCode), `${url.slice(0, 70)} -> ${res.statusCode}`);
     t.notOk(res.body.includes(secret) || res.body.includes('root:'), 'nothing from outside');
   }
   for (const url of [`/api/recordings/..%2F${id}`, `/api/recordings/${long}`, '/api/recordings/%2Ftmp']) {
-    const res = await origin.app.inject({ method: 'DELETE', url, headers: { 'x-scopecast-admin-key': ADMIN_KEY } });
+    const res = await origin.app.inject({ method: 'DELETE', url, headers: admin() });
     t.ok([400, 404, 414].includes(res.statusCode), `DELETE ${url.slice(0, 60)} -> ${res.statusCode}`);
     res.statusCode === 400 && t.equal(res.json().code, 'SC_ERR_RECORDING_INVALID');
   }
   t.ok(existsSync(join(dirname(r.dir), 'secret.m3u8')) && existsSync(join(r.dir, id, 'playlist.m3u8')), 'nothing deleted');
-  t.equal((await origin.app.inject({ url: `/recordings/${id}/seg_0.m4s` })).statusCode, 200, 'the real files are served');
-  t.equal((await origin.app.inject({ url: `/recordings/${id}/seg_9.m4s` })).statusCode, 404);
+  t.equal((await origin.app.inject({ url: `/recordings/${id}/seg_0.m4s`, headers: reader() })).statusCode, 200, 'the real files are served');
+  t.equal((await origin.app.inject({ url: `/recordings/${id}/seg_9.m4s`, headers: reader() })).statusCode, 404);
 });
 
 t.test('a disk error is logged and counted; ingest and the origin carry on', async (t) => {
@@ -362,12 +386,12 @@ t.test('a disk error is logged and counted; ingest and the origin carry on', asy
   for (const f of av.fragments) await postFragment(origin, 'or1', f);
   t.equal(await endStream(origin, 'or1'), 204);
   await r.recordings.settled();
-  const metrics = (await origin.app.inject({ url: '/metrics' })).body;
+  const metrics = (await origin.app.inject({ url: '/metrics', headers: scrapeHeaders() })).body;
   const count = (op: string): number => Number(new RegExp(`scopecast_recording_errors_total\\{op="${op}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
   t.ok(count('segment') >= 2, `segment errors counted (${count('segment')})`);
   t.ok(count('playlist') >= 1, 'playlist errors counted');
   t.equal((await origin.app.inject({ url: '/healthz' })).statusCode, 200);
-  t.equal((await origin.app.inject({ url: '/hls/or1/main/stream.m3u8' })).statusCode, 200, 'live HLS served as usual');
+  t.equal((await origin.app.inject({ url: '/hls/or1/main/stream.m3u8', headers: reader('or1') })).statusCode, 200, 'live HLS served as usual');
 });
 
 t.test('close while live: the open segment is written, the playlist ended; close is idempotent', async (t) => {
@@ -398,7 +422,7 @@ t.test('a publisher that reconnects within the grace time continues its case', a
   t.match(await onlyRecording(r), { id, live: true }, 'the same recording, live again');
   await endStream(origin, 'or1');
   await r.recordings.settled();
-  const details = (await origin.app.inject({ url: `/api/recordings/${id}` })).json<RecordingDetails>();
+  const details = (await origin.app.inject({ url: `/api/recordings/${id}`, headers: reader('or1') })).json<RecordingDetails>();
   t.same(details.chapters.map((c) => c.kind), ['start', 'reconnect']);
   t.equal(details.segments, 2);
   const playlist = await readFile(join(r.dir, id, 'playlist.m3u8'), 'utf8');
@@ -418,7 +442,7 @@ t.test('retention: the sweep deletes recordings that started more than retention
   await endStream(origin, 'old');
   await ingestCmaf(origin, 'new', av);
   await endStream(origin, 'new');
-  const list = (await origin.app.inject({ url: '/api/recordings' })).json<{ recordings: RecordingSummary[] }>().recordings;
+  const list = (await origin.app.inject({ url: '/api/recordings', headers: reader() })).json<{ recordings: RecordingSummary[] }>().recordings;
   const oldId = list.find((x) => x.stream === 'old')!.id;
   const newId = list.find((x) => x.stream === 'new')!.id;
   await heldGone(r, oldId);
@@ -447,6 +471,6 @@ t.test('retentionDays 0 keeps everything; recordings disabled records nothing bu
 
   const off = await recordingOrigin(t, { recordings: { enabled: false } });
   await ingestCmaf(off.origin, 'or1', av);
-  t.same((await off.origin.app.inject({ url: '/api/recordings' })).json(), { recordings: [] });
+  t.same((await off.origin.app.inject({ url: '/api/recordings', headers: reader() })).json(), { recordings: [] });
   t.same(existsSync(off.dir) ? await readdir(off.dir) : [], []);
 });

@@ -16,7 +16,7 @@ t.test('uplink blackhole 3 s: viewers back within 2 s of restore, one encoder, e
   source.start();
   t.teardown(() => source.close());
   await eventually(() => (stack.origin.registry.get('up1')?.realtime.track ? true : undefined), 20_000, 'the stream at the origin');
-  const viewer = new WhepClient({ interfaceAddress: '127.0.0.1' });
+  const viewer = new WhepClient({ interfaceAddress: '127.0.0.1', token: stack.token('expert', 'up1') });
   t.teardown(() => viewer.close());
   const frames: number[] = [];
   const ages: Array<[number, number]> = [];
@@ -28,7 +28,7 @@ t.test('uplink blackhole 3 s: viewers back within 2 s of restore, one encoder, e
   await eventually(() => (frames.length > 60 ? true : undefined), 20_000, 'frames flowing');
   const encoderPid = stack.edge.pipelines.get('up1')!.encoderPid;
   const playlistParts = async (): Promise<number> => {
-    const text = await (await fetch(`${stack.originUrl}/hls/up1/main/stream.m3u8`)).text();
+    const text = await (await fetch(`${stack.originUrl}/hls/up1/main/stream.m3u8`, { headers: stack.auth('trainee', 'up1') })).text();
     return Number([...text.matchAll(/part_(\d+)\.m4s/g)].at(-1)?.[1] ?? -1);
   };
 
@@ -51,7 +51,7 @@ t.test('uplink blackhole 3 s: viewers back within 2 s of restore, one encoder, e
   await eventually(() => (ages.some(([at]) => at > firstWebRtc + 1000) ? true : undefined), 10_000, 'a second of frames after restore');
   const after = ages.filter(([at]) => at >= firstWebRtc).map(([, age]) => age);
   t.ok(Math.max(...after) < OUTAGE_MS - 1000, `frames after restore are fresh (oldest ${Math.round(Math.max(...after))} ms)`);
-  const api = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { streams: Array<{ stream: string; staleFrames: number }> };
+  const api = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { streams: Array<{ stream: string; staleFrames: number }> };
   t.ok(api.streams.find((s) => s.stream === 'up1')!.staleFrames > 0, `held-back frames skipped: ${api.streams.find((s) => s.stream === 'up1')!.staleFrames}`);
 
   t.equal(stack.edge.pipelines.get('up1')!.encoderPid, encoderPid, 'same encoder process: an uplink outage does not restart encoding');

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { SyntheticConsole } from '../loadtest/index.js';
 import { WhepClient, type WhepFrame } from '../loadtest/whep-client.js';
+import { scrapeHeaders } from './helpers/auth.js';
 import { eventually, startStack, type Stack, type StackOptions } from './helpers/stack.js';
 
 const run = promisify(execFile);
@@ -24,7 +25,8 @@ async function liveStack(t: Test, stream: string, options: StackOptions = {}): P
 
 t.test('a WHEP viewer receives decodable H.264 with sender reports on the edge clock', async (t) => {
   const stack = await liveStack(t, 'us2');
-  const client = new WhepClient({ interfaceAddress: '127.0.0.1' });
+  // An expert token for the stream: the least role that may watch over WebRTC.
+  const client = new WhepClient({ interfaceAddress: '127.0.0.1', token: stack.token('expert', 'us2') });
   t.teardown(() => client.close());
   const frames: WhepFrame[] = [];
   let broken = 0;
@@ -40,7 +42,7 @@ t.test('a WHEP viewer receives decodable H.264 with sender reports on the edge c
   // Sender reports come about once a second; a fast start can deliver 45 frames before the first.
   await eventually(() => (frames.some((f) => f.senderWallClockMs !== undefined) ? true : undefined), 10_000, 'a sender report');
   const got = frames.slice(firstKey()); // frames keeps growing while ffprobe runs
-  const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null }> };
+  const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null }> };
   t.equal(info.sessions[0]?.firstFrameKeyframe, true, 'the first frame the origin sends a viewer is a keyframe');
   if (firstKey() > 0) t.comment(`client lost the start of the first GOP (${firstKey()} frames before its first whole keyframe)`);
   const gaps = got.slice(1).filter((f, i) => ((f.rtpTimestamp - got[i]!.rtpTimestamp) | 0) !== 3000).length;
@@ -66,7 +68,7 @@ t.test('a WHEP viewer receives decodable H.264 with sender reports on the edge c
   }
   t.equal(info.sessions.length, 1);
   await client.close();
-  await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'DELETE ends the session');
+  await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'DELETE ends the session');
 });
 
 t.test('a viewer joining mid-GOP starts at once on the cached keyframe (fast start)', async (t) => {
@@ -75,12 +77,12 @@ t.test('a viewer joining mid-GOP starts at once on the cached keyframe (fast sta
   const stack = await liveStack(t, 'us5', { originWebrtc: { fastStartMaxAgeMs: 5000 } });
   const started: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const client = new WhepClient({ interfaceAddress: '127.0.0.1' });
+    const client = new WhepClient({ interfaceAddress: '127.0.0.1', token: stack.token('expert', 'us5') });
     const frames: WhepFrame[] = [];
     client.on('frame', (f) => frames.push(f));
     await client.connect(`${stack.originUrl}/whep/us5`);
     await eventually(() => (frames.length >= 40 ? true : undefined), 20_000, '40 frames');
-    const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null; fastStartFrames: number }> };
+    const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null; fastStartFrames: number }> };
     const session = info.sessions[0]!;
     t.equal(session.firstFrameKeyframe, true, `viewer ${i}: the first frame sent is a keyframe`);
     started.push(session.fastStartFrames);
@@ -89,7 +91,7 @@ t.test('a viewer joining mid-GOP starts at once on the cached keyframe (fast sta
     const gaps = got.slice(1).filter((f, j) => ((f.rtpTimestamp - got[j]!.rtpTimestamp) | 0) !== 3000).length;
     t.equal(gaps, 0, `viewer ${i}: cached and live frames are one contiguous sequence (${session.fastStartFrames} cached)`);
     await client.close();
-    await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'session gone');
+    await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'session gone');
     await new Promise((r) => setTimeout(r, 150 + i * 170)); // land at different points of the GOP
   }
   t.ok(started.some((n) => n > 0), `at least one viewer started from the cache (${started.join(', ')} frames)`);
@@ -97,8 +99,8 @@ t.test('a viewer joining mid-GOP starts at once on the cached keyframe (fast sta
 
 t.test('bad WHEP requests get clear errors', async (t) => {
   const stack = await liveStack(t, 'us3');
-  const post = (stream: string, body: string, type = 'application/sdp') =>
-    fetch(`${stack.originUrl}/whep/${stream}`, { method: 'POST', headers: { 'content-type': type }, body });
+  const post = (stream: string, body: string, type = 'application/sdp', token = stack.token('expert', stream)) =>
+    fetch(`${stack.originUrl}/whep/${stream}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': type }, body });
   const cases: Array<[string, string, number, string]> = [
     ['us3', 'hello', 400, 'SC_ERR_SDP'],
     ['us3', 'v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n', 400, 'SC_ERR_SDP'],
@@ -106,15 +108,26 @@ t.test('bad WHEP requests get clear errors', async (t) => {
     ['us3', `v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\na=fingerprint:sha-256 zz\r\n`, 400, 'SC_ERR_SDP'],
     ['us3', 'v=0' + 'x'.repeat(40 * 1024), 413, 'FST_ERR_CTP_BODY_TOO_LARGE'],
     ['nosuch', `v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=ice-ufrag:x\r\na=fingerprint:sha-256 00\r\n`, 404, 'SC_ERR_STREAM_NOT_FOUND'],
-    ['..%2Fetc', 'v=0', 400, 'SC_ERR_STREAM_NAME'],
   ];
   for (const [stream, body, status, code] of cases) {
     const res = await post(stream, body);
     t.equal(res.status, status, `${stream} ${body.slice(0, 30)}`);
     t.equal(((await res.json()) as { code: string }).code, code);
   }
+  // A token for every stream gets past the scope check to the name check.
+  const badName = await post('..%2Fetc', 'v=0', 'application/sdp', stack.token('expert', '*'));
+  t.equal(badName.status, 400);
+  t.equal(((await badName.json()) as { code: string }).code, 'SC_ERR_STREAM_NAME');
+  // Who may watch over WebRTC: experts, surgeons and admins of this stream; not trainees.
+  const offer = `v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=ice-ufrag:x\r\na=fingerprint:sha-256 00\r\n`;
+  const noToken = await fetch(`${stack.originUrl}/whep/us3`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
+  t.equal(noToken.status, 401, 'no token');
+  t.equal(((await noToken.json()) as { code: string }).code, 'SC_ERR_UNAUTHORIZED');
+  t.equal((await post('us3', offer, 'application/sdp', stack.token('trainee', 'us3'))).status, 403, 'a trainee watches LL-HLS, not WebRTC');
+  t.equal((await post('us3', offer, 'application/sdp', stack.token('expert', 'us4'))).status, 403, "another stream's expert token");
   t.ok([400, 415].includes((await post('us3', 'v=0', 'application/json')).status), 'wrong content type refused');
-  t.equal((await fetch(`${stack.originUrl}/whep/us3/00000000-0000-0000-0000-000000000000`, { method: 'DELETE' })).status, 404);
+  t.equal((await fetch(`${stack.originUrl}/whep/us3/00000000-0000-0000-0000-000000000000`, { method: 'DELETE' })).status, 401, 'DELETE needs a token too');
+  t.equal((await fetch(`${stack.originUrl}/whep/us3/00000000-0000-0000-0000-000000000000`, { method: 'DELETE', headers: stack.auth('expert', 'us3') })).status, 404);
   t.equal((await fetch(`${stack.originUrl}/whep/us3/x`, { method: 'PATCH' })).status, 405, 'no trickle');
   t.equal((await fetch(`${stack.edgeUrl}/healthz`)).status, 200, 'edge unharmed');
   t.equal((await fetch(`${stack.originUrl}/healthz`)).status, 200, 'origin unharmed');
@@ -124,17 +137,17 @@ t.test('20 viewers join and leave repeatedly; nothing leaks', async (t) => {
   const stack = await liveStack(t, 'us4');
   const before = process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap').length;
   for (let round = 0; round < 2; round++) {
-    const clients = Array.from({ length: 20 }, () => new WhepClient({ interfaceAddress: '127.0.0.1' }));
+    const clients = Array.from({ length: 20 }, () => new WhepClient({ interfaceAddress: '127.0.0.1', token: stack.token('expert', 'us4') }));
     const got = clients.map(() => 0);
     clients.forEach((c, i) => c.on('frame', () => (got[i] = (got[i] ?? 0) + 1)));
     await Promise.all(clients.map((c) => c.connect(`${stack.originUrl}/whep/us4`)));
     await eventually(() => (got.every((n) => n > 5) ? true : undefined), 20_000, `round ${round}: every viewer gets frames (${got.join(',')})`);
-    const listed = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: unknown[] };
+    const listed = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: unknown[] };
     t.equal(listed.sessions.length, 20, `round ${round}: 20 sessions`);
     await Promise.all(clients.map((c) => c.close()));
-    await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`)).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 10_000, 'all sessions gone');
+    await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 10_000, 'all sessions gone');
   }
-  const metrics = await (await fetch(`${stack.originUrl}/metrics`)).text();
+  const metrics = await (await fetch(`${stack.originUrl}/metrics`, { headers: scrapeHeaders() })).text();
   t.match(metrics, /scopecast_webrtc_sessions_total\{outcome="created"\} 40/);
   await stack.close();
   const after = await eventually(() => {

@@ -1,6 +1,7 @@
 // WHIP ingest without media: pure builders (encoder arguments, the SDP ffmpeg reads, keyframe
 // detection), offer checks, config, and the HTTP routes through app.inject() (no listening port).
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import t, { type Test } from 'tap';
 import { PROFILES, transcodeArgs } from '../codecs/profiles/index.js';
 import { isH264KeyframePayload, rtpInputSdp } from '../codecs/rtp/index.js';
@@ -8,6 +9,7 @@ import { loadEdgeConfig } from '../configs/index.js';
 import { build, type EdgeApp } from '../edge/index.js';
 import { checkWhipOffer } from '../edge/ingest/whip-session.js';
 import { ScopecastError } from '../lib/errors.js';
+import { TEST_INGEST_KEY, bearer, testAuthConfig, testSecurity } from './helpers/auth.js';
 import { fixturePath } from './helpers/fixtures.js';
 import { processGone } from './helpers/process.js';
 import { eventually } from './helpers/stack.js';
@@ -83,21 +85,29 @@ t.test('offer checks: a clear SC_ERR_SDP for each way an offer is unusable', asy
 });
 
 t.test('edge webrtc config: defaults, unknown keys and bad ranges rejected', async (t) => {
-  const c = loadEdgeConfig({});
+  // The least an edge config needs: its credential at the origin and the keys that verify tokens.
+  const required = { origin: { ingestKey: TEST_INGEST_KEY }, auth: testAuthConfig() };
+  const c = loadEdgeConfig(required);
   t.equal(c.webrtc.enabled, true);
   t.equal(c.webrtc.silenceTimeoutMs, 10_000);
   t.same(c.webrtc.portRange, []);
-  const err = t.throws(() => loadEdgeConfig({ webrtc: { portRange: [50000, 40000], trickle: true } })) as ScopecastError;
+  const err = t.throws(() => loadEdgeConfig({ ...required, webrtc: { portRange: [50000, 40000], trickle: true } })) as ScopecastError;
   t.equal(err.code, 'SC_ERR_CONFIG_INVALID');
   t.match(err.message, /\/webrtc: unknown key "trickle"/);
-  const cross = t.throws(() => loadEdgeConfig({ webrtc: { portRange: [50000, 40000] } })) as ScopecastError;
+  const cross = t.throws(() => loadEdgeConfig({ ...required, webrtc: { portRange: [50000, 40000] } })) as ScopecastError;
   t.match(cross.message, /\/webrtc\/portRange: min must be below max/);
 });
 
 async function edgeApp(t: Test): Promise<EdgeApp> {
+  const security = testSecurity(t);
   const edge = await build({
-    origin: { url: 'http://127.0.0.1:9' },
+    origin: { url: 'http://127.0.0.1:9', ingestKey: TEST_INGEST_KEY },
     webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'], maxSdpBytes: 8192 },
+    // Arbitrary stream names publish here (PHI masking and its fail-closed refusal: phi-mask tests).
+    consoles: { allowUnlisted: true },
+    ...security,
+    // Its recordings go to the test's temp dir (removed at the end), not data/edge.
+    workDir: dirname(security.audit.file),
     logLevel: 'silent',
   });
   t.teardown(() => edge.close());
@@ -106,11 +116,21 @@ async function edgeApp(t: Test): Promise<EdgeApp> {
 
 t.test('WHIP routes: bad names, bad SDP, size and type limits, PATCH, unknown sessions', async (t) => {
   const { app } = await edgeApp(t);
-  const post = (url: string, body: string, type = 'application/sdp') => app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload: body });
+  // A publisher token for ok1: the least that may publish it.
+  const publisher = bearer('publisher', 'ok1');
+  const post = (url: string, body: string, type = 'application/sdp', headers: Record<string, string> = publisher) =>
+    app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': type }, payload: body });
   for (const name of ['-rf', 'a'.repeat(65), '..%2Fetc', 'x%20y', '%00']) {
     const res = await post(`/whip/${name}`, 'v=0');
     t.equal(res.statusCode, 400, `stream name ${name}`);
     t.equal(res.json().code, 'SC_ERR_STREAM_NAME');
+  }
+  // The name first, then the token, before the body is read.
+  t.equal((await post('/whip/ok1', 'v=0', 'application/sdp', {})).statusCode, 401, 'no token');
+  for (const [what, headers] of [['a viewer token', bearer('expert', 'ok1')], ["another stream's publisher token", bearer('publisher', 'ok2')]] as const) {
+    const res = await post('/whip/ok1', 'v=0', 'application/sdp', headers);
+    t.equal(res.statusCode, 403, what);
+    t.equal(res.json().code, 'SC_ERR_FORBIDDEN', what);
   }
   const bad = await post('/whip/ok1', 'this is not sdp');
   t.equal(bad.statusCode, 400);
@@ -123,7 +143,7 @@ t.test('WHIP routes: bad names, bad SDP, size and type limits, PATCH, unknown se
   t.equal(patch.statusCode, 405);
   t.equal(patch.headers['allow'], 'DELETE');
   t.equal(patch.json().code, 'SC_ERR_METHOD_NOT_ALLOWED');
-  const unknown = await app.inject({ method: 'DELETE', url: '/whip/ok1/00000000-0000-0000-0000-000000000000' });
+  const unknown = await app.inject({ method: 'DELETE', url: '/whip/ok1/00000000-0000-0000-0000-000000000000', headers: publisher });
   t.equal(unknown.statusCode, 404);
   t.equal(unknown.json().code, 'SC_ERR_WEBRTC_SESSION');
   t.equal((await app.inject({ method: 'GET', url: '/healthz' })).json().status, 'ok', 'the edge keeps serving');
@@ -134,7 +154,8 @@ t.test('WHIP routes: 201 + answer + Location, 409 on a second publisher, DELETE 
   const publisher = new WhipPublisher();
   t.teardown(() => publisher.close({ skipDelete: true }));
   const offer = await publisher.offer();
-  const res = await edge.app.inject({ method: 'POST', url: '/whip/inj1', headers: { 'content-type': 'application/sdp' }, payload: offer });
+  const headers = { ...bearer('publisher', 'inj1'), 'content-type': 'application/sdp' };
+  const res = await edge.app.inject({ method: 'POST', url: '/whip/inj1', headers, payload: offer });
   t.equal(res.statusCode, 201);
   t.equal(res.headers['content-type'], 'application/sdp');
   const location = String(res.headers['location']);
@@ -144,7 +165,7 @@ t.test('WHIP routes: 201 + answer + Location, 409 on a second publisher, DELETE 
   t.equal(res.body.match(/^a=rtpmap:/gm)?.length, 1, 'exactly one codec answered');
   t.match(res.body, /a=recvonly/);
   t.match(res.body, /a=candidate:.* 127\.0\.0\.1 /, 'loopback candidate');
-  const again = await edge.app.inject({ method: 'POST', url: '/whip/inj1', headers: { 'content-type': 'application/sdp' }, payload: offer });
+  const again = await edge.app.inject({ method: 'POST', url: '/whip/inj1', headers, payload: offer });
   t.equal(again.statusCode, 409);
   t.equal(again.json().code, 'SC_ERR_STREAM_BUSY');
   const pipeline = edge.pipelines.get('inj1');
@@ -153,10 +174,12 @@ t.test('WHIP routes: 201 + answer + Location, 409 on a second publisher, DELETE 
     const check = (): void => (pipeline?.encoderPid ? resolve(pipeline.encoderPid) : void setTimeout(check, 20));
     check();
   });
-  const del = await edge.app.inject({ method: 'DELETE', url: location });
+  t.equal((await edge.app.inject({ method: 'DELETE', url: location })).statusCode, 401, 'nobody ends a publish without a token');
+  t.equal((await edge.app.inject({ method: 'DELETE', url: location, headers: bearer('publisher', 'other') })).statusCode, 403, "nor with another stream's");
+  const del = await edge.app.inject({ method: 'DELETE', url: location, headers: bearer('publisher', 'inj1') });
   t.equal(del.statusCode, 200);
   t.ok(await processGone(pid, 5000), 'encoder gone after DELETE');
   // The pipeline then tries (bounded) to tell the unreachable origin, and removes itself.
   await eventually(() => (edge.pipelines.size === 0 ? true : undefined), 5000, 'pipeline removed');
-  t.equal((await edge.app.inject({ method: 'DELETE', url: location })).statusCode, 404, 'DELETE twice');
+  t.equal((await edge.app.inject({ method: 'DELETE', url: location, headers: bearer('publisher', 'inj1') })).statusCode, 404, 'DELETE twice');
 });

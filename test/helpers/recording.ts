@@ -10,12 +10,12 @@ import { listBoxes, parseFragment, parseInit } from '../../codecs/fmp4/index.js'
 import type { AnnotationHub } from '../../origin/annotations/hub.js';
 import { build, type OriginApp } from '../../origin/index.js';
 import type { RecordingService } from '../../origin/recording/index.js';
+import { testAuthConfig } from './auth.js';
 import type { Teardownable } from './browser.js';
 import { cmafFixture } from './fixtures.js';
 
 export const run = promisify(execFile);
 export const INGEST_KEY = 'recording-test-ingest-key-0123';
-export const ADMIN_KEY = 'recording-test-admin-key-0123456789';
 export const ingestHeaders = { 'x-scopecast-ingest-key': INGEST_KEY, 'content-type': 'application/octet-stream' };
 
 export interface RecordingOrigin {
@@ -32,7 +32,10 @@ export interface RecordingOriginOptions {
   reconnectGraceMs?: number;
 }
 
-/** An origin recording into a temp dir (its own in-process annotation hub and recording service). */
+/**
+ * An origin recording into a temp dir (its own in-process annotation hub and recording service),
+ * with the test signing key (helpers/auth.ts: tokens for the API) and its audit trail in that dir.
+ */
 export async function recordingOrigin(t: Teardownable, options: RecordingOriginOptions = {}): Promise<RecordingOrigin> {
   const parent = await mkdtemp(join(tmpdir(), 'scopecast-rec-'));
   const dir = join(parent, 'recordings');
@@ -40,11 +43,12 @@ export async function recordingOrigin(t: Teardownable, options: RecordingOriginO
     ingest: { keys: [INGEST_KEY] },
     recordings: {
       dir,
-      adminKeys: [ADMIN_KEY],
       ...(options.reconnectGraceMs !== undefined ? { reconnectGraceSeconds: options.reconnectGraceMs / 1000 } : {}),
       ...options.recordings,
     },
     annotations: { ...options.annotations },
+    auth: testAuthConfig(),
+    audit: { file: join(parent, 'audit.jsonl') },
     logLevel: 'silent',
   });
   t.teardown(async () => {

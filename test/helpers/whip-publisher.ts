@@ -4,18 +4,22 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { MediaStreamTrack, RTCPeerConnection } from 'werift';
 import { FfmpegProcess } from '../../codecs/ffmpeg/index.js';
-import { h264Codec, postOffer } from '../../lib/webrtc.js';
+import { h264Codec } from '../../lib/webrtc.js';
+import { postSdpOffer } from '../../loadtest/whep-client.js';
 
 export interface WhipPublisherOptions {
   size?: string;
   /** H.264 fmtp to offer (default: constrained baseline, packetization-mode=1). */
   fmtp?: string;
+  /** Publisher token for the stream, sent as `Authorization: Bearer` on POST and DELETE. */
+  token?: string;
 }
 
 export class WhipPublisher {
   readonly #pc: RTCPeerConnection;
   readonly #track = new MediaStreamTrack({ kind: 'video' });
   readonly #options: WhipPublisherOptions;
+  readonly #headers: Record<string, string>;
   #socket: Socket | null = null;
   #ffmpeg: FfmpegProcess | null = null;
   #location: string | null = null;
@@ -27,6 +31,7 @@ export class WhipPublisher {
 
   constructor(options: WhipPublisherOptions = {}) {
     this.#options = options;
+    this.#headers = options.token ? { authorization: `Bearer ${options.token}` } : {};
     this.#pc = new RTCPeerConnection({
       codecs: {
         video: [h264Codec(options.fmtp)],
@@ -66,7 +71,7 @@ export class WhipPublisher {
   async connect(url: string): Promise<{ status: number; location: string }> {
     const sdp = await this.offer();
     await this.#startSource();
-    const { answer, location, status } = await postOffer(url, sdp, 'WHIP');
+    const { answer, location, status } = await postSdpOffer(url, sdp, 'WHIP', this.#headers);
     this.#location = location || null;
     this.#base = new URL(url).origin;
     await this.#pc.setRemoteDescription({ type: 'answer', sdp: answer });
@@ -84,7 +89,7 @@ export class WhipPublisher {
     this.#closed = true;
     let status: number | null = null;
     if (this.#location && !options.skipDelete) {
-      status = await fetch(this.#base + this.#location, { method: 'DELETE' }).then((r) => r.status, () => null);
+      status = await fetch(this.#base + this.#location, { method: 'DELETE', headers: this.#headers }).then((r) => r.status, () => null);
     }
     await this.#ffmpeg?.close();
     await new Promise<void>((resolve) => (this.#socket ? this.#socket.close(() => resolve()) : resolve()));
