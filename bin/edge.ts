@@ -4,8 +4,8 @@ import { closeOnSignal, configFromArgs, exitOnStartupError } from './cli.js';
 
 try {
   const edge = await build(configFromArgs(process.argv));
-  const { http, rtmp } = await edge.listen();
-  edge.app.log.info({ http, rtmp }, `edge ready: publish to ${rtmp}/live/<stream>`);
+  const { http, rtmp, rtmps } = await edge.listen();
+  edge.app.log.info({ http, rtmp, rtmps }, `edge ready: publish to ${rtmp}/live/<stream>${rtmps ? ` or ${rtmps}/live/<stream>` : ''}`);
   closeOnSignal(() => edge.close());
 } catch (err) {
   exitOnStartupError(err);

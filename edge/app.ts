@@ -1,11 +1,16 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { join, resolve } from 'node:path';
-import { PROFILES, type ConsoleProfile } from '../codecs/profiles/index.js';
 import { loadEdgeConfig, type EdgeConfig } from '../configs/index.js';
-import { InvalidStateError } from '../lib/errors.js';
+import { InvalidStateError, ScopecastError } from '../lib/errors.js';
 import { installErrorHandler } from '../lib/http-errors.js';
 import { assertPortFree, waitForPort } from '../lib/net.js';
 import { edgeApiPlugin } from './api-plugin.js';
+import { PUBLISHER_ROLES, WEBRTC_VIEWER_ROLES } from '../lib/security/access.js';
+import { tierLoggerOptions } from '../lib/security/log-redaction.js';
+import { EDGE_HTTP_LIMITS, applyHttpLimits } from '../lib/security/http-limits.js';
+import { buildTierSecurity, type TierSecurity } from '../lib/security/tier-security.js';
+import { decideConsole, isUnlistedRefusal } from './consoles.js';
+import { edgeTls } from './edge-tls.js';
 import { FlvMediaInput, type MediaInput } from './ingest/media-input.js';
 import { RtmpIngest } from './ingest/rtmp-ingest.js';
 import { WhipIngest } from './ingest/whip-ingest.js';
@@ -26,10 +31,12 @@ export interface EdgeApp {
   readonly pipelines: ReadonlyMap<string, StreamPipeline>;
   /** WHIP publishers (POST /whip/<stream>); null when webrtc.enabled is false. */
   readonly whip: WhipIngest | null;
-  /** Start the RTMP listener and the HTTP API (WHIP included). */
-  listen(): Promise<{ http: string; rtmp: string }>;
+  /** Start the RTMP (and RTMPS) listener and the HTTP(S) API (WHIP included). rtmps: null when off. */
+  listen(): Promise<{ http: string; rtmp: string; rtmps: string | null }>;
   /** The control WebSocket to the origin (clock sync, encoder stats); started by listen(). */
   readonly originLink: OriginLink;
+  /** Tokens (revocations arrive from the origin over the control link) and the audit trail. */
+  readonly security: TierSecurity;
   /** Stop accepting consoles, end every encoder, tell the origin, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -39,15 +46,39 @@ export async function build(input: unknown): Promise<EdgeApp> {
   const config = loadEdgeConfig(input);
   const metrics = new EdgeMetrics();
   const pipelines = new Map<string, StreamPipeline>();
-  const app = Fastify({ logger: { level: config.logLevel }, forceCloseConnections: true });
+  // HTTPS/WSS, RTMPS and the https:// origin client (edge/edge-tls.ts); unreadable files fail here.
+  const tlsSetup = edgeTls(config);
+  const app = Fastify({ logger: tierLoggerOptions(config.logLevel), forceCloseConnections: true, ...tlsSetup.fastify });
   installErrorHandler(app);
+  applyHttpLimits(app.server, EDGE_HTTP_LIMITS);
+  const security = buildTierSecurity({
+    auth: config.auth,
+    auditFile: config.audit.file || join(config.workDir, 'audit.jsonl'),
+    onDecision: (outcome, reason) => metrics.authDecisions.inc({ outcome, reason }),
+  });
+  const { access } = security;
   const rtmpUrl = `rtmp://${config.rtmp.host}:${config.rtmp.port}`;
-  await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl, whip: config.webrtc.enabled });
+  await app.register(edgeApiPlugin, { pipelines, metrics, edgeId: config.edgeId, rtmpUrl, whip: config.webrtc.enabled, access });
   const recordingsRoot = resolve(config.recording.dir || join(config.workDir, 'recordings'));
-  await app.register(edgeRecordingsPlugin, { root: recordingsRoot });
+  await app.register(edgeRecordingsPlugin, { root: recordingsRoot, access });
   await app.register(monitorPlugin, { originUrl: config.origin.url });
 
-  const profileFor = (stream: string): ConsoleProfile => PROFILES[config.consoles.streams[stream] ?? config.consoles.defaultProfile];
+  // PHI masking fails closed: a console not in consoles.streams is refused before any encoder
+  // exists, unless allowUnlisted says otherwise (edge/consoles.ts).
+  const consoleFor = (stream: string) => decideConsole(config.consoles, stream);
+  const unlisted = (stream: string): string | null => {
+    const decision = consoleFor(stream);
+    return decision.accepted ? null : decision.reason;
+  };
+  const countRefusal = ({ reason }: { reason: string }): void => {
+    metrics.publishes.inc({ outcome: isUnlistedRefusal(reason) ? 'unlisted' : 'refused' });
+  };
+  if (config.consoles.allowUnlisted) {
+    app.log.warn(
+      { defaultProfile: config.consoles.defaultProfile },
+      'consoles.allowUnlisted is on: consoles not listed in consoles.streams are accepted with the default profile and WITHOUT PHI masks',
+    );
+  }
 
   let ingest: RtmpIngest | null = null;
   let closing: Promise<void> | null = null;
@@ -57,12 +88,15 @@ export async function build(input: unknown): Promise<EdgeApp> {
     pipelines.has(stream) || whip?.holds(stream) ? 'stream is already being published' : null;
 
   const onPublish = ({ stream, input, ip }: { stream: string; input: MediaInput; ip: string }): void => {
-    const profile = profileFor(stream);
+    const decision = consoleFor(stream);
+    // accept() refused it already (the config is frozen); this only guards the wiring.
+    if (!decision.accepted) throw new ScopecastError('SC_ERR_CONSOLE_UNLISTED', decision.reason);
+    const { profile } = decision;
     const pipeline = new StreamPipeline({
       stream,
       profile,
       source: input,
-      uplink: { ...config.origin, edgeId: config.edgeId },
+      uplink: { ...config.origin, edgeId: config.edgeId, dispatcher: tlsSetup.origin.dispatcher },
       ffmpegPath: config.ffmpeg.path,
       restartMinMs: config.ffmpeg.restartMinMs,
       restartMaxMs: config.ffmpeg.restartMaxMs,
@@ -76,12 +110,21 @@ export async function build(input: unknown): Promise<EdgeApp> {
       metrics.forgetStream(stream);
     });
     metrics.publishes.inc({ outcome: 'accepted' });
-    app.log.info({ stream, profile: profile.name, ip, ingest: input.kind }, 'console publishing');
+    app.log.info({ stream, profile: profile.name, masks: profile.masks?.length ?? 0, ip, ingest: input.kind }, 'console publishing');
+    if (!decision.listed) app.log.warn({ stream, ip }, 'unlisted console accepted (consoles.allowUnlisted): default profile, no PHI masks');
     pipeline.start();
   };
 
   const whip = config.webrtc.enabled
-    ? new WhipIngest({ webrtc: config.webrtc, log: app.log, accept: (stream) => (pipelines.has(stream) ? 'stream is already being published' : null) })
+    ? new WhipIngest({
+        webrtc: config.webrtc,
+        log: app.log,
+        accept: (stream) => {
+          const refused = unlisted(stream);
+          if (refused) return new ScopecastError('SC_ERR_CONSOLE_UNLISTED', refused);
+          return pipelines.has(stream) ? 'stream is already being published' : null;
+        },
+      })
     : null;
   if (whip) {
     whip.on('publish', onPublish);
@@ -91,8 +134,8 @@ export async function build(input: unknown): Promise<EdgeApp> {
       app.log.info({ stream, reason }, 'WHIP publisher gone');
       if (pipeline?.input === input) void pipeline.finish();
     });
-    whip.on('rejected', () => metrics.publishes.inc({ outcome: 'refused' }));
-    await app.register(whipPlugin, { ingest: whip, maxSdpBytes: config.webrtc.maxSdpBytes });
+    whip.on('rejected', countRefusal);
+    await app.register(whipPlugin, { ingest: whip, maxSdpBytes: config.webrtc.maxSdpBytes, access });
   }
 
   const onUnpublish = (stream: string): void => {
@@ -106,7 +149,25 @@ export async function build(input: unknown): Promise<EdgeApp> {
     encoders: () => [...pipelines].map(([stream, p]) => [stream, p.encoderStats] as [string, EncoderStats]),
     retryMinMs: config.origin.retryMinMs,
     retryMaxMs: config.origin.retryMaxMs,
+    tls: tlsSetup.origin.ws,
+    ingestKey: config.origin.ingestKey,
+    // Publisher tokens are verified here, revoked at the origin: the link brings every revocation.
+    onRevocations: (entries) => access.revocations.merge(entries),
   });
+
+  // RTMP publish and play carry their token in the stream URL (rtmp://edge/live/<stream>?token=…).
+  const authorizeRtmp = ({ kind, stream, token, ip, end }: { kind: 'publish' | 'play'; stream: string; token: string | null; ip: string; end: () => void }) => {
+    const check = access.check(token, kind === 'publish' ? PUBLISHER_ROLES : WEBRTC_VIEWER_ROLES, stream);
+    const user = check.ok ? check.claims.sub : '-';
+    const role = check.ok ? check.claims.role : '-';
+    const action = kind === 'publish' ? 'publish' : 'watch';
+    if (!check.ok) {
+      access.auditDenied({ ip, object: `live/${stream}/rtmp`, reason: check.reason, action });
+      return { ok: false as const, reason: `token ${check.reason}` };
+    }
+    access.audit({ user, role, ip, action, object: `live/${stream}/rtmp`, outcome: 'allowed' });
+    return { ok: true as const, release: access.watch(check.claims.jti, end) };
+  };
 
   return {
     app,
@@ -115,26 +176,34 @@ export async function build(input: unknown): Promise<EdgeApp> {
     pipelines,
     whip,
     originLink,
+    security,
     async listen() {
       if (closing) throw new InvalidStateError('edge');
       await assertPortFree(config.rtmp.host, config.rtmp.port, 'RTMP ingest');
+      if (tlsSetup.rtmps) await assertPortFree(config.rtmp.host, tlsSetup.rtmps.port, 'RTMPS ingest');
       ingest = new RtmpIngest({
         host: config.rtmp.host,
         port: config.rtmp.port,
         publishGraceMs: config.rtmp.publishGraceMs,
+        limits: { maxConnections: config.rtmp.maxConnections, handshakeTimeoutMs: config.rtmp.handshakeTimeoutMs, idleTimeoutMs: config.rtmp.idleTimeoutMs },
+        tls: tlsSetup.rtmps,
         workDir: resolve(config.workDir),
         log: app.log,
         // One encoder per stream name: a second console on the same name is refused.
-        accept: busy,
+        accept: (stream) => unlisted(stream) ?? busy(stream),
+        authorize: authorizeRtmp,
       });
       ingest.on('publish', ({ stream, source, ip }) => onPublish({ stream, input: new FlvMediaInput(source), ip }));
       ingest.on('unpublish', onUnpublish);
-      ingest.on('rejected', () => metrics.publishes.inc({ outcome: 'refused' }));
+      ingest.on('dropped', ({ reason }) => metrics.rtmpDropped.inc({ reason }));
+      ingest.on('connections', (count) => metrics.rtmpConnections.set(count));
+      ingest.on('rejected', countRefusal);
       await ingest.start();
       await waitForPort(config.rtmp.host === '0.0.0.0' ? '127.0.0.1' : config.rtmp.host, config.rtmp.port, 5000);
+      if (tlsSetup.rtmps) await waitForPort(config.rtmp.host === '0.0.0.0' ? '127.0.0.1' : config.rtmp.host, tlsSetup.rtmps.port, 5000);
       const http = await app.listen({ host: config.http.host, port: config.http.port });
       originLink.start();
-      return { http, rtmp: rtmpUrl };
+      return { http, rtmp: rtmpUrl, rtmps: tlsSetup.rtmpsUrl };
     },
     close() {
       closing ??= (async () => {
@@ -143,6 +212,8 @@ export async function build(input: unknown): Promise<EdgeApp> {
         await Promise.all([...pipelines.values()].map((p) => p.finish(1000)));
         originLink.close();
         await app.close();
+        await tlsSetup.origin.close();
+        await security.close();
       })();
       return closing;
     },

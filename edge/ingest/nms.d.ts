@@ -32,7 +32,16 @@ declare module 'node-media-server' {
   }
   export default class NodeMediaServer {
     constructor(config: Record<string, unknown>);
-    on(event: 'prePublish' | 'postPublish' | 'donePublish', listener: (session: NmsSession) => void): void;
+    /**
+     * Created by the constructor; tlsServer only when the config has an rtmps section. handleRequest
+     * is the listeners' connection handler (one RtmpSession per socket; see rtmp-limits.ts).
+     */
+    readonly rtmpServer?: {
+      tlsServer?: import('node:tls').Server;
+      tcpServer?: import('node:net').Server;
+      handleRequest?: (socket: import('node:net').Socket) => void;
+    };
+    on(event: 'prePublish' | 'postPublish' | 'donePublish' | 'prePlay' | 'donePlay', listener: (session: NmsSession) => void): void;
     run(): Promise<void>;
     stop(): Promise<void>;
   }

@@ -25,8 +25,8 @@ export interface WhipIngestEvents extends Record<string, unknown[]> {
 export interface WhipIngestOptions {
   webrtc: EdgeConfig['webrtc'];
   log: FastifyBaseLogger;
-  /** Decide whether a publish may start; return a reason to refuse it (409). */
-  accept: (stream: string) => string | null;
+  /** Decide whether a publish may start; return a reason to refuse it (409), or the coded error to refuse it with. */
+  accept: (stream: string) => string | ScopecastError | null;
 }
 
 const SESSION_ID = /^[0-9a-f-]{36}$/;
@@ -56,7 +56,7 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     return [...this.#sessions.values()];
   }
 
-  /** Negotiate a publish. Throws SC_ERR_STREAM_NAME, SC_ERR_SDP, SC_ERR_STREAM_BUSY, SC_ERR_INVALID_STATE. */
+  /** Negotiate a publish. Throws SC_ERR_STREAM_NAME, SC_ERR_SDP, SC_ERR_STREAM_BUSY (or the error accept() returned), SC_ERR_INVALID_STATE. */
   async publish(streamName: string, offer: string, ip: string): Promise<{ session: WhipSession; answer: string }> {
     const stream = assertStreamName(streamName);
     if (this.#closed) throw new InvalidStateError('WHIP ingest');
@@ -103,10 +103,11 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
   }
 
   #refuseIfBusy(stream: string, ip: string): void {
-    const reason = this.holds(stream) ? 'stream is already being published over WHIP' : this.#options.accept(stream);
-    if (!reason) return;
+    const verdict = this.holds(stream) ? 'stream is already being published over WHIP' : this.#options.accept(stream);
+    if (!verdict) return;
+    const reason = typeof verdict === 'string' ? verdict : verdict.message;
     this.#options.log.warn({ stream, ip }, `WHIP publish refused: ${reason}`);
     this.emit('rejected', { stream, ip, reason });
-    throw new ScopecastError('SC_ERR_STREAM_BUSY', `${stream}: ${reason}`);
+    throw typeof verdict === 'string' ? new ScopecastError('SC_ERR_STREAM_BUSY', `${stream}: ${verdict}`) : verdict;
   }
 }

@@ -102,6 +102,7 @@ export class RealtimeUplink extends TypedEmitter<RealtimeUplinkEvents> {
         [INGEST_HEADERS.edge]: this.#target.edgeId,
       },
       signal: controller.signal,
+      ...(this.#target.dispatcher ? { dispatcher: this.#target.dispatcher } : {}),
     } as RequestInit & { duplex: 'half' }).then(
       async (res) => {
         const text = res.ok ? '' : (await res.text().catch(() => '')).slice(0, 200);

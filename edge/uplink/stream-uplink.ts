@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { Dispatcher } from 'undici';
 import { ScopecastError } from '../../lib/errors.js';
 import { INGEST_HEADERS } from '../../lib/ingest-protocol.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
@@ -13,6 +14,8 @@ export interface UplinkTarget {
   retryMaxMs: number;
   /** Queue bound; beyond it, whole GOPs are dropped oldest first. */
   queueBytes: number;
+  /** Connection pool for an https:// origin (trusted CA, TLS floor: lib/tls.ts); absent = Node's global one. */
+  dispatcher?: Dispatcher | undefined;
 }
 
 export interface UplinkStreamInfo {
@@ -269,6 +272,7 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
       ...(init.body ? { body: init.body as unknown as Uint8Array<ArrayBuffer> } : {}),
       headers: { ...init.headers, [INGEST_HEADERS.key]: this.#target.ingestKey, [INGEST_HEADERS.edge]: this.#target.edgeId },
       signal: AbortSignal.any([timeout, this.#abort.signal]),
+      ...(this.#target.dispatcher ? { dispatcher: this.#target.dispatcher } : {}),
     });
   }
 

@@ -8,13 +8,21 @@ import { build as buildEdge, type EdgeApp } from '../../edge/index.js';
 import { build as buildOrigin, type OriginApp } from '../../origin/index.js';
 import { freePort } from '../../lib/net.js';
 import { FaultProxy } from '../../loadtest/fault-proxy.js';
+import type { TokenRole } from '../../lib/security/tokens.js';
+import { TEST_INGEST_KEY, testAuthConfig, testToken } from './auth.js';
 
 export interface Stack {
   origin: OriginApp;
   edge: EdgeApp;
   originUrl: string;
   edgeUrl: string;
+  /** Publish URL with a publisher token for that stream. */
   rtmpUrl: (stream: string) => string;
+  /** A token minted with the stack's signing key (default: admin for every stream). */
+  token: (role?: TokenRole, stream?: string) => string;
+  /** Request headers with such a token. */
+  auth: (role?: TokenRole, stream?: string) => { authorization: string };
+  workDir: string;
   /** The edge -> origin link, when the stack was started with uplinkProxy. */
   uplink: FaultProxy | null;
   close: () => Promise<void>;
@@ -32,16 +40,29 @@ export interface StackOptions {
   uplinkProxy?: boolean;
   /** Overrides for the edge's origin section (queue, retries, timeouts). */
   edgeOrigin?: Record<string, unknown>;
+  /**
+   * The tiers' `tls` sections (origin: HTTPS/WSS, and originUrl becomes https://; edge: its HTTPS
+   * and the caFile it trusts for the origin) and RTMPS on a free port (edge.config.rtmp.tlsPort).
+   */
+  tls?: { origin?: Record<string, unknown>; edge?: Record<string, unknown>; rtmps?: boolean };
+  /**
+   * Overrides for the edge's consoles section. Tests publish arbitrary stream names, so the stack
+   * accepts unlisted consoles unless this says `allowUnlisted: false`.
+   */
+  consoles?: Record<string, unknown>;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const workDir = mkdtempSync(join(tmpdir(), 'scopecast-test-'));
-  const key = options.ingestKey ?? 'test-ingest-key-0123456789';
+  const key = options.ingestKey ?? TEST_INGEST_KEY;
   const origin = await buildOrigin({
     http: { host: '127.0.0.1', port: 0 },
     ingest: { keys: [key] },
     hls: { endedRetentionSeconds: options.endedRetentionSeconds ?? 60 },
     recordings: { dir: join(workDir, 'origin-recordings') },
+    ...(options.tls?.origin ? { tls: options.tls.origin } : {}),
+    auth: testAuthConfig(),
+    audit: { file: join(workDir, 'origin-audit.jsonl') },
     // ICE on loopback only: tests never open media ports on other interfaces.
     webrtc: { ...options.originWebrtc, interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
     logLevel: 'silent',
@@ -56,11 +77,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const rtmpPort = await freePort();
   const edge = await buildEdge({
     http: { host: '127.0.0.1', port: 0 },
-    rtmp: { host: '127.0.0.1', port: rtmpPort, publishGraceMs: options.publishGraceMs ?? 300 },
+    rtmp: { host: '127.0.0.1', port: rtmpPort, publishGraceMs: options.publishGraceMs ?? 300, tlsPort: options.tls?.rtmps ? await freePort() : 0 },
+    ...(options.tls?.edge ? { tls: options.tls.edge } : {}),
     origin: { ...options.edgeOrigin, url: edgeOriginUrl, ingestKey: key },
+    consoles: { allowUnlisted: true, ...options.consoles },
     // WHIP ICE on loopback only, like the origin's WHEP.
     webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'], ...options.edgeWebrtc },
     workDir,
+    auth: testAuthConfig(),
+    audit: { file: join(workDir, 'edge-audit.jsonl') },
     logLevel: 'silent',
   });
   const { http: edgeUrl } = await edge.listen();
@@ -69,7 +94,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     edge,
     originUrl,
     edgeUrl,
-    rtmpUrl: (stream) => `rtmp://127.0.0.1:${rtmpPort}/live/${stream}`,
+    rtmpUrl: (stream) => `rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`,
+    token: (role = 'admin', stream = '*') => testToken(role, stream),
+    auth: (role = 'admin', stream = '*') => ({ authorization: `Bearer ${testToken(role, stream)}` }),
+    workDir,
     uplink,
     close: async () => {
       await edge.close();
