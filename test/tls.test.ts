@@ -105,7 +105,7 @@ t.test('an HTTPS origin, an edge trusting its private CA, RTMP and RTMPS publish
     t.match(stack.originUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
     const res = await get(`${stack.originUrl}/healthz`, { dispatcher: ca });
     t.equal(res.status, 200);
-    t.same(await res.json(), { status: 'ok', tier: 'origin' });
+    t.same(await res.json(), { status: 'ok', tier: 'origin', redis: 'none' });
     // The system roots do not know the hospital CA: verification fails, it is never skipped.
     await t.rejects(fetch(`${stack.originUrl}/healthz`));
     // Plain HTTP to the TLS port gets no HTTP answer.
