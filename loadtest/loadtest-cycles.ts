@@ -45,8 +45,7 @@ export async function runCycles(o: CycleOptions, ctx: RunContext): Promise<RunOu
   const busyBefore = await cpuBusyPct();
   const loadBefore = loadavg()[0] ?? 0;
   const stack = new ChildStack({ stream: 'cycles', console: null, logLevel: o.logLevel, ...(o.publishGraceMs === undefined ? {} : { publishGraceMs: o.publishGraceMs }) });
-  // Closed in order by close(); a second Ctrl-C or a hung close SIGKILLs what is left.
-  ctx.cleanup.add('origin + edge', () => stack.close(), () => (stack.killNow(), undefined));
+  stack.registerWith(ctx.cleanup);
   void stack.unexpectedExit.then((reason) => ctx.fail(reason));
   console.error('starting origin and edge as child processes...');
   await ctx.step(stack.start(ctx.signal));

@@ -88,8 +88,7 @@ export async function runViewerLoad(o: ViewerLoadOptions, ctx: RunContext): Prom
   } else {
     const s = new ChildStack({ stream: 'loadtest', console: o.source, logLevel: o.logLevel });
     stack = s;
-    // Closed in order by close(); a second Ctrl-C or a hung close SIGKILLs what is left.
-    ctx.cleanup.add('origin + edge + console', () => s.close(), () => (s.killNow(), undefined));
+    s.registerWith(ctx.cleanup);
     void s.unexpectedExit.then((reason) => ctx.fail(reason));
     console.error('starting origin, edge and synthetic console as child processes...');
     await ctx.step(s.start(ctx.signal));
@@ -147,10 +146,12 @@ export async function runViewerLoad(o: ViewerLoadOptions, ctx: RunContext): Prom
   const stopWorkers = (): Promise<void> => (stopping ??= stopAll());
   const stopAll = async (): Promise<void> => {
     for (const h of handles) h.worker.postMessage({ type: 'stop' } satisfies ToWorker);
-    const timeout = sleep(20_000).then(() => 'timeout' as const);
+    const waited = new AbortController();
+    const timeout = sleep(20_000, waited.signal).then(() => 'timeout' as const);
     if ((await Promise.race([Promise.all(handles.map((h) => h.stopped)), timeout])) === 'timeout') {
       console.error('viewer workers did not stop within 20 s: terminating them');
     }
+    waited.abort();
     await Promise.all(handles.map((h) => h.worker.terminate()));
   };
   ctx.cleanup.add('viewer workers', stopWorkers);
@@ -177,7 +178,7 @@ export async function runViewerLoad(o: ViewerLoadOptions, ctx: RunContext): Prom
   }
 
   const t0 = Date.now();
-  console.error(`baseline: 1 LL-HLS + 1 WHEP viewer, ${o.settleS} s warm-up + ${o.baselineS} s`);
+  console.error(`baseline: ${Math.min(1, o.hls)} LL-HLS + ${Math.min(1, o.whep)} WHEP viewer, ${o.settleS} s warm-up + ${o.baselineS} s`);
   add(hlsWorkers[0], Math.min(1, o.hls), 0);
   add(whepWorker, Math.min(1, o.whep), 0);
   await ctx.step(sleep(o.settleS * 1000, ctx.signal));

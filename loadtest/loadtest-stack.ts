@@ -14,6 +14,7 @@ import { freePort, waitForPort } from '../lib/net.js';
 import type { TokenRole } from '../lib/security/tokens.js';
 import { spawnOwned, type OwnedChild } from './anchors/index.js';
 import { BenchAuth } from './bench-auth.js';
+import type { Cleanup } from './cleanup.js';
 import { sleep } from './measure.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -31,8 +32,11 @@ export interface ChildStackOptions {
   logLevel?: 'error' | 'warn' | 'info';
 }
 
+export type StackProcess = 'origin' | 'edge' | 'console';
+const STACK_PROCESSES: readonly StackProcess[] = ['origin', 'edge', 'console'];
+
 interface Proc {
-  name: string;
+  name: StackProcess;
   owned: OwnedChild;
   tail: string[];
 }
@@ -90,8 +94,23 @@ export class ChildStack {
     return this.auth.token(role, this.stream);
   }
 
-  pid(name: 'origin' | 'edge' | 'console'): number | undefined {
+  pid(name: StackProcess): number | undefined {
     return this.#procs.find((p) => p.name === name)?.owned.child.pid;
+  }
+
+  /** The pid while that process runs (for a last-resort SIGKILL: never a pid that may be reused). */
+  runningPid(name: StackProcess): number | undefined {
+    const child = this.#procs.find((p) => p.name === name)?.owned.child;
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+  }
+
+  /**
+   * Registers close() with a run's Cleanup, and each process for its last-resort SIGKILL (a second
+   * Ctrl-C, or close() hanging). Cleanup closes newest first: close() runs before the no-ops.
+   */
+  registerWith(cleanup: Cleanup): void {
+    for (const name of STACK_PROCESSES) cleanup.add(`${name} process`, async () => {}, () => this.runningPid(name));
+    cleanup.add('stack', () => this.close());
   }
 
   async start(signal: AbortSignal): Promise<void> {
@@ -173,7 +192,7 @@ export class ChildStack {
   /** Idempotent: console, then edge (ends its encoders, tells the origin), then origin, then files. */
   async close(): Promise<void> {
     this.#closing = true;
-    for (const name of ['console', 'edge', 'origin']) {
+    for (const name of [...STACK_PROCESSES].reverse()) {
       const proc = this.#procs.find((p) => p.name === name);
       await proc?.owned.stop(15_000);
     }
@@ -181,15 +200,7 @@ export class ChildStack {
     this.#workDir = null;
   }
 
-  /** SIGKILL every process of the stack that has not exited yet (a hung close). */
-  killNow(): void {
-    for (const { owned } of this.#procs) {
-      if (owned.child.exitCode !== null || owned.child.signalCode !== null) continue;
-      owned.child.kill('SIGKILL');
-    }
-  }
-
-  #spawn(name: string, args: string[]): void {
+  #spawn(name: StackProcess, args: string[]): void {
     const owned = spawnOwned(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], dieWithParent: true });
     const proc: Proc = { name, owned, tail: [] };
     const keep = (chunk: Buffer): void => {
@@ -208,7 +219,7 @@ export class ChildStack {
     });
   }
 
-  async #waitHttp(url: string, name: string, signal: AbortSignal, timeoutMs: number): Promise<void> {
+  async #waitHttp(url: string, name: StackProcess, signal: AbortSignal, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal.throwIfAborted();
