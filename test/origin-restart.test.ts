@@ -5,12 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { build as buildEdge } from '../edge/index.js';
 import { freePort } from '../lib/net.js';
 import { build as buildOrigin, type OriginApp } from '../origin/index.js';
 import { TEST_INGEST_KEY, bearer, testAuthConfig, testToken } from './helpers/auth.js';
 import { ffmpegChildren } from './helpers/process.js';
 import { eventually, publishTestSource } from './helpers/stack.js';
+import { newestPart, startTestEdge } from './helpers/tiers.js';
 
 const RESUME_DEADLINE_MS = 5000;
 
@@ -35,31 +35,13 @@ t.test('origin restart: the edge re-pushes and viewers resume', async (t) => {
   t.teardown(() => origin.close());
   const originUrl = `http://127.0.0.1:${port}`;
   const rtmpPort = await freePort();
-  const edge = await buildEdge({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { host: '127.0.0.1', port: rtmpPort },
-    origin: { url: originUrl, ingestKey: TEST_INGEST_KEY, retryMinMs: 100, retryMaxMs: 1000 },
-    consoles: { allowUnlisted: true },
-    webrtc: { enabled: false },
-    workDir: join(dir, 'edge'),
-    auth: testAuthConfig(),
-    audit: { file: join(dir, 'edge-audit.jsonl') },
-    logLevel: 'silent',
-  });
+  const edge = await startTestEdge(dir, originUrl, rtmpPort, { retryMinMs: 100, retryMaxMs: 1000 });
   t.teardown(() => edge.close());
-  await edge.listen();
   const stream = 'restart1';
   const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
   t.teardown(() => publisher.close());
   const viewer = bearer('trainee', stream);
-  const livePart = async (): Promise<number | undefined> => {
-    const master = await fetch(`${originUrl}/hls/${stream}/index.m3u8`, { headers: viewer }).catch(() => null);
-    if (!master?.ok) return undefined;
-    const rendition = /^(\w+)\/stream\.m3u8$/m.exec(await master.text())?.[1];
-    const media = await (await fetch(`${originUrl}/hls/${stream}/${rendition}/stream.m3u8`, { headers: viewer })).text();
-    const parts = [...media.matchAll(/part_(\d+)\.m4s/g)].map((m) => Number(m[1]));
-    return parts.length ? Math.max(...parts) : undefined;
-  };
+  const livePart = (): Promise<number | undefined> => newestPart(originUrl, stream, viewer);
   await eventually(livePart, 30_000, 'stream live');
   const pipeline = edge.pipelines.get(stream)!;
   const encoderPid = pipeline.encoderPid;

@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
-import { build as buildEdge } from '../edge/index.js';
 import { freePort } from '../lib/net.js';
 import { build as buildOrigin } from '../origin/index.js';
 import { TEST_INGEST_KEY, bearer, testAuthConfig, testToken } from './helpers/auth.js';
 import { startRedis } from './helpers/redis.js';
 import { eventually, publishTestSource } from './helpers/stack.js';
+import { newestPart, startTestEdge } from './helpers/tiers.js';
 
 t.test('media keeps flowing through a Redis outage; health degrades and recovers', async (t) => {
   const redis = await startRedis();
@@ -31,45 +31,27 @@ t.test('media keeps flowing through a Redis outage; health degrades and recovers
   t.teardown(() => origin.close());
   const originUrl = await origin.app.listen({ host: '127.0.0.1', port: 0 });
   const rtmpPort = await freePort();
-  const edge = await buildEdge({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { host: '127.0.0.1', port: rtmpPort },
-    origin: { url: originUrl, ingestKey: TEST_INGEST_KEY },
-    consoles: { allowUnlisted: true },
-    webrtc: { enabled: false },
-    workDir: join(dir, 'edge'),
-    auth: testAuthConfig(),
-    audit: { file: join(dir, 'edge-audit.jsonl') },
-    logLevel: 'silent',
-  });
+  const edge = await startTestEdge(dir, originUrl, rtmpPort);
   t.teardown(() => edge.close());
-  await edge.listen();
   const stream = 'redisout1';
   const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
   t.teardown(() => publisher.close());
 
   const viewer = bearer('trainee', stream);
-  const newestPart = async (): Promise<number | undefined> => {
-    const master = await fetch(`${originUrl}/hls/${stream}/index.m3u8`, { headers: viewer });
-    if (!master.ok) return undefined;
-    const rendition = /^(\w+)\/stream\.m3u8$/m.exec(await master.text())?.[1];
-    const media = await (await fetch(`${originUrl}/hls/${stream}/${rendition}/stream.m3u8`, { headers: viewer })).text();
-    const parts = [...media.matchAll(/part_(\d+)\.m4s/g)].map((m) => Number(m[1]));
-    return parts.length ? Math.max(...parts) : undefined;
-  };
+  const livePart = (): Promise<number | undefined> => newestPart(originUrl, stream, viewer);
   const health = async (): Promise<{ status: string; redis: string }> => (await (await fetch(`${originUrl}/healthz`)).json()) as { status: string; redis: string };
 
-  await eventually(newestPart, 30_000, 'stream live on LL-HLS');
+  await eventually(livePart, 30_000, 'stream live on LL-HLS');
   await eventually(async () => ((await health()).status === 'ok' ? true : undefined), 10_000, 'healthy with Redis');
   t.same(await health(), { status: 'ok', tier: 'origin', redis: 'up' }, 'health: ok, redis up');
 
   await redis.kill();
-  const before = (await newestPart())!;
+  const before = (await livePart())!;
   await eventually(async () => ((await health()).status === 'degraded' ? true : undefined), 10_000, 'health degrades');
   t.match(await health(), { status: 'degraded', redis: 'down' }, 'health: degraded while Redis is down');
   // Parts keep coming while Redis is away (one every 200 ms).
   const during = await eventually(async () => {
-    const n = await newestPart();
+    const n = await livePart();
     return n !== undefined && n >= before + 10 ? n : undefined;
   }, 15_000, 'new parts during the outage');
   t.ok(during >= before + 10, `LL-HLS kept going during the outage (part ${before} -> ${during})`);

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
-import { build as buildEdge } from '../edge/index.js';
 import { freePort } from '../lib/net.js';
 import { build as buildOrigin, type OriginApp } from '../origin/index.js';
 import { TEST_INGEST_KEY, bearer, testAuthConfig, testToken } from './helpers/auth.js';
 import { startRedis } from './helpers/redis.js';
 import { eventually, publishTestSource } from './helpers/stack.js';
+import { startTestEdge } from './helpers/tiers.js';
 
 const REVOCATION_DEADLINE_MS = 5000;
 
@@ -40,19 +40,8 @@ t.test('a revocation at one origin takes effect on the other origin and the edge
   const b = await origin('b');
   t.teardown(() => b.app.close());
   const rtmpPort = await freePort();
-  const edge = await buildEdge({
-    http: { host: '127.0.0.1', port: 0 },
-    rtmp: { host: '127.0.0.1', port: rtmpPort },
-    origin: { url: a.url, ingestKey: TEST_INGEST_KEY },
-    consoles: { allowUnlisted: true },
-    webrtc: { enabled: false },
-    workDir: join(dir, 'edge'),
-    auth: testAuthConfig(),
-    audit: { file: join(dir, 'edge-audit.jsonl') },
-    logLevel: 'silent',
-  });
+  const edge = await startTestEdge(dir, a.url, rtmpPort);
   t.teardown(() => edge.close());
-  await edge.listen();
   await eventually(() => (edge.originLink.state.connected ? true : undefined), 10_000, 'edge control link up');
 
   const stream = 'revoke1';
