@@ -202,3 +202,27 @@ t.test('two origin processes with one Redis both deliver to their viewers, in on
   t.same(new Set(events(onA).map((e) => e.author)).size, 2, 'drawn on both origins');
   for (const p of [onA, onB, expertA, expertB]) p.socket.close();
 });
+
+// Regression: a stream's blocking reader is a duplicate connection, which inherits no listeners;
+// with Redis gone every reconnect attempt printed "[ioredis] Unhandled error event" to stderr.
+t.test('Redis down: the per-stream reader reports errors through onError, not as unhandled', async (t) => {
+  const { RedisAnnotationHub } = await import('../origin/annotations/redis-hub.js');
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const errors: string[] = [];
+  const hub = new RedisAnnotationHub({ url: redis.url, onError: (err) => errors.push(err.message) });
+  t.teardown(() => hub.close());
+  const off = hub.subscribe('reader1', () => undefined);
+  t.teardown(off);
+  await hub.ready('reader1');
+  const written: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void written.push(args.map(String).join(' '));
+  try {
+    await redis.kill();
+    await eventually(() => (errors.length >= 2 ? true : undefined), 10_000, 'errors reported through onError');
+  } finally {
+    console.error = original;
+  }
+  t.same(written.filter((line) => line.includes('Unhandled error event')), [], 'nothing unhandled on stderr');
+});

@@ -37,6 +37,9 @@ class StreamReader {
     this.#redis = base.duplicate();
     this.#key = key;
     this.#onError = onError;
+    // A duplicate has none of the base's listeners: without one, every failed reconnect is an
+    // "Unhandled error event" on stderr.
+    this.#redis.on('error', onError);
     this.ready = this.#start();
   }
 
