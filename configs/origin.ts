@@ -8,7 +8,7 @@ import { WEBRTC_COMMON_PROPERTIES, WEBRTC_COMMON_REQUIRED, webrtcProblems, type 
 export interface OriginConfig {
   /** HTTP: ingest, LL-HLS, pages, /healthz, /metrics (HTTPS/WSS when tls.certFile is set). */
   http: HttpListenerConfig;
-  /** HTTPS/WSS certificate and TLS floor (caFile must stay empty: the origin makes no outbound TLS). */
+  /** HTTPS/WSS certificate and TLS floor; caFile = the CA trusted when pulling from other origins over https. */
   tls: TlsConfig;
   ingest: {
     /** Accepted edge credentials (x-scopecast-ingest-key), one per edge; at least one. */
@@ -61,6 +61,20 @@ export interface OriginConfig {
   audit: AuditConfig;
   /** Redis registry URL; empty = embedded in-process registry (one machine). */
   redisUrl: string;
+  /** Several origins on one Redis (redisUrl): shared stream registry, viewer counts, pulls. */
+  cluster: {
+    /** This origin's name in the cluster (Redis entries, /api/cluster); empty = host name + port. */
+    id: string;
+    /**
+     * The URL the other origins pull this origin's streams from (e.g. http://origin1:8090);
+     * empty = its streams are watchable only here.
+     */
+    advertiseUrl: string;
+    /** How often this origin renews its streams and viewer counts in Redis, s (they expire after 3x). */
+    heartbeatSeconds: number;
+    /** A stream pulled from another origin that nobody here watched for this long is released, s. */
+    pullIdleSeconds: number;
+  };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -130,9 +144,25 @@ const schema = {
     auth: AUTH_SCHEMA,
     audit: AUDIT_SCHEMA,
     redisUrl: { type: 'string', default: '', pattern: '^(|rediss?://.*)$' },
+    cluster: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        id: { type: 'string', default: '', pattern: '^(|[a-z0-9][a-z0-9-]{0,31})$' },
+        advertiseUrl: { type: 'string', default: '', pattern: '^(|https?://[^\\s/?#]+/?)$' },
+        heartbeatSeconds: { type: 'number', default: 2, minimum: 0.2, maximum: 60 },
+        pullIdleSeconds: { type: 'number', default: 60, minimum: 1, maximum: 86400 },
+      },
+      required: ['id', 'advertiseUrl', 'heartbeatSeconds', 'pullIdleSeconds'],
+    },
     logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
   },
-  required: ['http', 'tls', 'ingest', 'hls', 'webrtc', 'recordings', 'annotations', 'auth', 'audit', 'redisUrl', 'logLevel'],
+  required: ['http', 'tls', 'ingest', 'hls', 'webrtc', 'recordings', 'annotations', 'auth', 'audit', 'redisUrl', 'cluster', 'logLevel'],
 } as unknown as JSONSchemaType<OriginConfig>;
 
-export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => [...webrtcProblems(c.webrtc), ...authProblems(c.auth), ...tlsProblems(c.tls, { outbound: false })]);
+export const loadOriginConfig = configLoader<OriginConfig>('origin', schema, (c) => [...webrtcProblems(c.webrtc), ...authProblems(c.auth), ...tlsProblems(c.tls), ...clusterProblems(c)]);
+
+function clusterProblems(c: OriginConfig): string[] {
+  return c.cluster.advertiseUrl && !c.redisUrl ? ['/cluster/advertiseUrl: other origins find this one through Redis; set redisUrl too'] : [];
+}

@@ -17,7 +17,8 @@ export interface TlsConfig {
   keyFile: string;
   /**
    * PEM CA bundle trusted for this tier's outbound TLS (the edge's uplink and control link to an
-   * https:// origin) instead of the system roots, e.g. a private hospital CA. Empty = system roots.
+   * https:// origin; an origin pulling a stream from another origin) instead of the system roots,
+   * e.g. a private hospital CA. Empty = system roots.
    */
   caFile: string;
   /** Lowest TLS version accepted, by the server and by outbound connections. */

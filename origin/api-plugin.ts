@@ -3,7 +3,9 @@ import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName } from '../lib/stream-name.js';
 import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
-import { VIEWER_ROLES, type AccessControl } from '../lib/security/access.js';
+import { ADMIN_ONLY, EVERY_STREAM, VIEWER_ROLES, type AccessControl } from '../lib/security/access.js';
+import type { OriginCluster } from './cluster/origin-cluster.js';
+import type { LiveStreamInfo } from './streams/live-stream.js';
 
 export interface ApiPluginOptions {
   registry: StreamRegistry;
@@ -13,6 +15,8 @@ export interface ApiPluginOptions {
   redis: () => 'none' | 'up' | 'down';
   /** True once close() began: /readyz turns 503 so a load balancer drains this node. */
   isClosing: () => boolean;
+  /** Origins sharing Redis: streams live elsewhere are listed too; /api/cluster. */
+  cluster: OriginCluster;
 }
 
 /** Stream list, health and readiness, Prometheus metrics. */
@@ -22,8 +26,17 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
   // Viewers see the streams their token names ('*' = all); /healthz and /readyz carry no data.
   app.get('/api/streams', { preHandler: access.guard(VIEWER_ROLES) }, async (request) => {
     const scope = request.principal!.stream;
-    return { streams: registry.list().filter((s) => scope === '*' || s.name === scope).map((s) => s.info()) };
+    const local = registry.list().map((s) => s.info());
+    // Streams another origin holds: watchable here too (the first viewer starts the pull).
+    const remote: LiveStreamInfo[] = (await options.cluster.remoteStreams())
+      .filter((e) => !local.some((s) => s.name === e.name && s.state === 'live'))
+      .map((e) => ({ name: e.name, state: 'live', edgeId: e.edgeId, profile: e.profile, relayedFrom: e.origin, startedAt: e.startedAt, endedAt: null, renditions: [] }));
+    const all = [...local.filter((s) => !remote.some((r) => r.name === s.name)), ...remote];
+    return { streams: all.filter((s) => scope === '*' || s.name === scope) };
   });
+
+  // The cluster as this origin sees it: origins up, who holds which stream, viewers on each origin.
+  app.get('/api/cluster', { preHandler: access.guard(ADMIN_ONLY, EVERY_STREAM) }, async () => options.cluster.status());
 
   app.get<{ Params: { stream: string } }>('/api/streams/:stream', { preHandler: access.guard(VIEWER_ROLES, (r) => (r.params as { stream: string }).stream) }, async (request) => {
     const name = assertStreamName(request.params.stream);

@@ -19,6 +19,8 @@ import { StreamRegistry } from './streams/registry.js';
 import { whepPlugin } from './webrtc/whep-plugin.js';
 import { wsPlugin } from './ws-plugin.js';
 import { authPlugin } from './auth-plugin.js';
+import { OriginCluster } from './cluster/origin-cluster.js';
+import { relaySourcePlugin } from './cluster/relay-source.js';
 import { tierLoggerOptions } from '../lib/security/log-redaction.js';
 import { ORIGIN_HTTP_LIMITS, applyHttpLimits } from '../lib/security/http-limits.js';
 import { buildTierSecurity, type TierSecurity } from '../lib/security/tier-security.js';
@@ -37,6 +39,8 @@ export interface OriginApp {
   readonly recordings: RecordingService;
   /** Tokens, revocations (shared through Redis when redisUrl is set) and the audit trail. */
   readonly security: TierSecurity;
+  /** Origins sharing redisUrl: the shared stream directory, viewer counts, pulls from other origins. */
+  readonly cluster: OriginCluster;
   /** Stop accepting, release blocked requests, close sockets. Idempotent. */
   close(): Promise<void>;
 }
@@ -97,17 +101,34 @@ export async function build(input: unknown): Promise<OriginApp> {
     access.audit({ user: stream.edgeId, role: 'edge', ip: '-', action, object: `live/${stream.name}`, outcome: 'ok', ...(action === 'record' ? { detail: 'recording started' } : {}) });
   registry.on('started', (stream) => {
     latency.setLive(stream.name, true);
+    // A stream pulled from another origin is published (and recorded) there.
+    if (stream.relayedFrom) return;
     auditStream(stream, 'publish');
     if (config.recordings.enabled) auditStream(stream, 'record');
   });
   registry.on('ended', (stream) => {
     latency.setLive(stream.name, false);
-    auditStream(stream, 'unpublish');
+    if (!stream.relayedFrom) auditStream(stream, 'unpublish');
   });
   registry.on('removed', (stream) => {
     latency.forget(stream.name);
     metrics.forgetStream(stream.name);
   });
+  const webrtcSessions = new Map<string, number>();
+  const cluster = new OriginCluster({
+    config,
+    registry,
+    latency,
+    webrtcSessions: (stream) => webrtcSessions.get(stream) ?? 0,
+    log: app.log,
+    onRedisError: (err) => {
+      if (Date.now() - redisWarnedAt < 10_000) return;
+      redisWarnedAt = Date.now();
+      app.log.warn({ err: err.message }, 'redis (cluster directory) unavailable; retrying');
+    },
+  });
+  // First: pulls stop and this origin's streams leave the directory while Redis is still there.
+  app.addHook('preClose', async () => cluster.close());
   // Blocked LL-HLS requests are released before the server waits for in-flight requests.
   app.addHook('preClose', async () => {
     closing = true;
@@ -117,14 +138,26 @@ export async function build(input: unknown): Promise<OriginApp> {
   await app.register(authPlugin, { access });
   await app.register(wsPlugin, { latency, edgeClocks, annotations, access, ingestKeys: config.ingest.keys });
   await app.register(ingestPlugin, { config, registry, metrics, latency, edgeClocks });
-  await app.register(hlsPlugin, { config, registry, metrics, access });
-  await app.register(whepPlugin, { config, registry, metrics, access });
+  const locate = cluster.enabled ? (stream: string) => cluster.locate(stream) : undefined;
+  await app.register(hlsPlugin, { config, registry, metrics, access, ...(locate ? { locate } : {}) });
+  await app.register(whepPlugin, {
+    config,
+    registry,
+    metrics,
+    access,
+    ...(locate ? { locate } : {}),
+    onViewers: (stream, count) => (count > 0 ? webrtcSessions.set(stream, count) : webrtcSessions.delete(stream)),
+  });
+  if (cluster.enabled) {
+    await app.register(relaySourcePlugin, { registry, keys: config.ingest.keys, pingIntervalMs: cluster.relayPingMs, maxBufferedBytes: 64 * 1024 * 1024 });
+  }
   await app.register(apiPlugin, {
     registry,
     metrics,
     access,
     isClosing: () => closing,
-    redis: () => (!config.redisUrl ? 'none' : access.revocations.connected && annotations.connected ? 'up' : 'down'),
+    cluster,
+    redis: () => (!config.redisUrl ? 'none' : access.revocations.connected && annotations.connected && cluster.connected ? 'up' : 'down'),
   });
   await app.register(playerPlugin, { hlsPrefix: '/hls', fadeMs: config.annotations.fadeMs });
   await app.register(expertPlugin, { hlsPrefix: '/hls', whepPrefix: '/whep', fadeMs: config.annotations.fadeMs });
@@ -142,6 +175,7 @@ export async function build(input: unknown): Promise<OriginApp> {
     annotations,
     recordings,
     security,
+    cluster,
     close: () => (closed ??= app.close().then(() => registry.close())),
   };
 }

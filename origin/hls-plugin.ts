@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ScopecastError } from '../lib/errors.js';
-import { assertStreamName } from '../lib/stream-name.js';
+import { assertStreamName, isStreamName } from '../lib/stream-name.js';
 import type { OriginConfig } from '../configs/index.js';
 import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
@@ -13,6 +13,8 @@ export interface HlsPluginOptions {
   registry: StreamRegistry;
   metrics: OriginMetrics;
   access: AccessControl;
+  /** After the token check: bring a stream held by another origin of the cluster here. */
+  locate?: (stream: string) => Promise<void>;
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -33,6 +35,13 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
 
   // Playlists, init segments, segments and parts alike: a token for this stream on every request.
   app.addHook('preHandler', access.guard(VIEWER_ROLES, (request) => (request.params as { stream?: string }).stream ?? null));
+  const locate = options.locate;
+  if (locate) {
+    app.addHook('preHandler', async (request) => {
+      const stream = (request.params as { stream?: string }).stream;
+      if (stream && isStreamName(stream)) await locate(stream);
+    });
+  }
   // A blocking request parked before a revocation must not deliver media after it.
   app.addHook('onSend', async (request, reply, payload) => {
     if (request.principal && reply.statusCode < 300 && access.revocations.has(request.principal.jti)) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Fmp4Splitter, parseFragment, parseInit, type InitInfo } from '../codecs/fmp4/index.js';
+import { Fmp4Splitter, type InitInfo } from '../codecs/fmp4/index.js';
+import { applyInit, parseVideoInit, applyPart, applyRealtimeFrame, applyRealtimeInit } from './streams/stream-media.js';
 import { CMAF_STREAM_TYPE, INGEST_HEADERS } from '../lib/ingest-protocol.js';
 import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName } from '../lib/stream-name.js';
@@ -64,22 +65,14 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
     async (request, reply) => {
       const { stream, rendition } = renditionOf(request);
       const body = requireBuffer(request.body);
-      const info = parseInit(body);
-      if (!info.videoTrack) throw new ScopecastError('SC_ERR_INGEST_MEDIA', 'init segment has no video track');
+      const info = parseVideoInit(body);
       const partTarget = Number(request.headers[INGEST_HEADERS.partTarget] ?? '0.2');
       if (!(partTarget >= 0.05 && partTarget <= 2)) throw new ScopecastError('SC_ERR_INGEST_MEDIA', 'part target must be 0.05..2 s');
       const bandwidth = Number(request.headers[INGEST_HEADERS.bandwidth] ?? '0');
       const edge = headerToken(request.headers[INGEST_HEADERS.edge], 'unknown');
       const profile = headerToken(request.headers[INGEST_HEADERS.profile], 'unknown');
       const live = registry.begin(stream, edge, profile);
-      const r = live.ensureRendition({
-        name: rendition,
-        partTarget,
-        windowSegments: config.hls.windowSegments,
-        partHoldBackParts: config.hls.partHoldBackParts,
-        declaredBandwidth: Number.isFinite(bandwidth) ? bandwidth : 0,
-      });
-      const generation = r.setInit(body, info);
+      const generation = applyInit(live, config.hls, rendition, body, info, { partTarget, bandwidth });
       request.log.info({ stream, rendition, generation, codecs: info.tracks.map((t) => t.codec) }, 'init received');
       return reply.code(201).send({ stream, rendition, generation });
     },
@@ -93,15 +86,16 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
       const { stream, rendition } = renditionOf(request);
       const body = requireBuffer(request.body);
       const live = registry.get(stream);
-      const r = live?.state === 'live' ? live.rendition(rendition) : undefined;
-      const init = r?.initInfo;
-      if (!r || !init) {
-        metrics.ingestRejected.inc({ code: 'SC_ERR_INGEST_ORDER' });
-        throw new ScopecastError('SC_ERR_INGEST_ORDER', `${stream}/${rendition}`);
-      }
       const edge = headerToken(request.headers[INGEST_HEADERS.edge], 'unknown');
-      const info = toOriginClock(parseFragment(body, init), edgeClocks.offsetFor(edge));
-      const part = r.addFragment(body, info);
+      let applied: ReturnType<typeof applyPart>;
+      try {
+        if (!live) throw new ScopecastError('SC_ERR_INGEST_ORDER', `${stream}/${rendition}`);
+        applied = applyPart(live, rendition, body, (info) => toOriginClock(info, edgeClocks.offsetFor(edge)));
+      } catch (err) {
+        if (err instanceof ScopecastError && err.code === 'SC_ERR_INGEST_ORDER') metrics.ingestRejected.inc({ code: 'SC_ERR_INGEST_ORDER' });
+        throw err;
+      }
+      const { part, info } = applied;
       metrics.ingestFragments.inc({ stream, rendition });
       metrics.ingestBytes.inc({ stream, rendition }, body.length);
       latency.ingest(stream, 'llhls', body.length, info.video?.samples.length ?? 0, info.prft?.wallClockMs, arrivedAt);
@@ -122,14 +116,12 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
       for await (const chunk of request.body) {
         for (const unit of splitter.push(chunk)) {
           if (unit.kind === 'init') {
-            init = parseInit(unit.data);
             // The LL-HLS init may not have arrived yet: the realtime feed can start the stream.
             live = live?.state === 'live' ? live : registry.begin(stream, edge, 'unknown');
-            live.realtime.setInit(init);
+            init = applyRealtimeInit(live, unit.data);
           } else if (init && live?.state === 'live') {
             // The offset is looked up per frame: the edge refines it while the feed streams.
-            const info = toOriginClock(parseFragment(unit.data, init), edgeClocks.offsetFor(edge));
-            live.realtime.push(unit.data, info);
+            const info = applyRealtimeFrame(live, init, unit.data, (i) => toOriginClock(i, edgeClocks.offsetFor(edge)));
             latency.ingest(stream, 'webrtc', unit.data.length, 1, info.prft?.wallClockMs, Date.now());
             frames += 1;
           }

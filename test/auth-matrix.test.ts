@@ -116,6 +116,7 @@ t.test('auth matrix over every endpoint', async (t) => {
     { name: 'origin stream list', method: 'GET', url: () => `${o}/api/streams`, role: 'trainee', scoped: false },
     { name: 'origin stream info', method: 'GET', url: () => `${o}/api/streams/${STREAM}`, role: 'trainee', scoped: true },
     { name: 'origin latency status', method: 'GET', url: () => `${o}/api/status`, role: 'admin', scoped: true, allStreams: true },
+    { name: 'origin cluster status', method: 'GET', url: () => `${o}/api/cluster`, role: 'admin', scoped: true, allStreams: true },
     { name: 'origin WebRTC sessions', method: 'GET', url: () => `${o}/api/webrtc/sessions`, role: 'admin', scoped: true, allStreams: true },
     { name: 'recordings list', method: 'GET', url: () => `${o}/api/recordings`, role: 'trainee', scoped: false },
     { name: 'recording details', method: 'GET', url: () => `${o}/api/recordings/${recording}`, role: 'trainee', scoped: true },

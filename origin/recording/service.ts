@@ -236,7 +236,8 @@ export class RecordingService {
   // --- stream lifecycle ----------------------------------------------------------------------
 
   #onStarted(stream: LiveStream): void {
-    if (this.#closed) return;
+    // A stream pulled from another origin of the cluster is recorded there, once.
+    if (this.#closed || stream.relayedFrom) return;
     const previous = this.#byStream.get(stream.name);
     if (previous && previous.state === 'ended') {
       clearTimeout(this.#graceTimers.get(previous.id));
@@ -279,6 +280,7 @@ export class RecordingService {
   }
 
   #onEnded(stream: LiveStream): void {
+    if (stream.relayedFrom) return;
     const recorder = this.#byStream.get(stream.name);
     if (!recorder?.live) return;
     recorder.end();

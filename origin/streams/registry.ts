@@ -36,13 +36,16 @@ export class StreamRegistry extends TypedEmitter<RegistryEvents> {
     return [...this.#streams.values()];
   }
 
-  /** The live stream of this name, or a fresh one (replacing an ended one). */
-  begin(name: string, edgeId: string, profile: string): LiveStream {
+  /**
+   * The live stream of this name, or a fresh one (replacing an ended one). relayedFrom: the
+   * cluster origin it is pulled from (null: pushed here by an edge).
+   */
+  begin(name: string, edgeId: string, profile: string, relayedFrom: string | null = null): LiveStream {
     if (this.#closed) throw new InvalidStateError('stream registry');
     const existing = this.#streams.get(name);
     if (existing && existing.state === 'live') return existing;
     if (existing) this.#remove(existing);
-    const stream = new LiveStream(name, edgeId, profile);
+    const stream = new LiveStream(name, edgeId, profile, relayedFrom);
     this.#streams.set(name, stream);
     this.emit('started', stream);
     return stream;

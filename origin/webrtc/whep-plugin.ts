@@ -15,6 +15,10 @@ export interface WhepPluginOptions {
   registry: StreamRegistry;
   metrics: OriginMetrics;
   access: AccessControl;
+  /** Before a session: bring a stream held by another origin of the cluster here. */
+  locate?: (stream: string) => Promise<void>;
+  /** This origin's WebRTC sessions on a stream changed (the cluster shares the counts). */
+  onViewers?: (stream: string, count: number) => void;
 }
 
 const SESSION_ID = /^[0-9a-f-]{36}$/;
@@ -76,6 +80,7 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
       outcomes.inc({ outcome: 'bad-sdp' });
       throw err;
     }
+    await options.locate?.(name);
     const live = registry.get(name);
     if (!live || live.state !== 'live' || !live.realtime.track) {
       outcomes.inc({ outcome: 'not-live' });
@@ -94,9 +99,11 @@ export async function whepPlugin(app: FastifyInstance, options: WhepPluginOption
     access.audit({ user: who.sub, role: who.role, ip: request.ip, action: 'watch', object: `live/${name}/webrtc`, outcome: 'allowed' });
     sender.add(session);
     viewers.set({ stream: name }, sender.viewers);
+    options.onViewers?.(name, sender.viewers);
     session.once('closed', (reason) => {
       sessions.delete(session.id);
       viewers.set({ stream: name }, senders.get(live)?.viewers ?? 0);
+      options.onViewers?.(name, senders.get(live)?.viewers ?? 0);
       request.log.info({ stream: name, session: session.id, reason, ...session.info }, 'WHEP session closed');
     });
     // A viewer that never completes ICE must not hold a slot forever.
