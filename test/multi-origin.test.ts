@@ -11,23 +11,32 @@ import { freePort } from '../lib/net.js';
 import { build as buildOrigin, type OriginApp } from '../origin/index.js';
 import { WhepClient } from '../loadtest/whep-client.js';
 import { LlHlsClient } from '../loadtest/llhls-client.js';
+import { FaultProxy } from '../loadtest/fault-proxy.js';
 import { TEST_INGEST_KEY, bearer, testAuthConfig, testToken } from './helpers/auth.js';
 import { startRedis } from './helpers/redis.js';
 import { eventually, publishTestSource } from './helpers/stack.js';
 import { newestPart, startTestEdge } from './helpers/tiers.js';
 
-async function startOrigin(dir: string, id: string, redisUrl: string): Promise<{ origin: OriginApp; url: string }> {
+async function startOrigin(
+  dir: string,
+  id: string,
+  redisUrl: string,
+  advertise?: (url: string) => Promise<string>,
+  hls: Record<string, unknown> = {},
+): Promise<{ origin: OriginApp; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const advertiseUrl = advertise ? await advertise(url) : url;
   const origin = await buildOrigin({
     http: { host: '127.0.0.1', port },
     ingest: { keys: [TEST_INGEST_KEY] },
+    hls,
     recordings: { dir: join(dir, `${id}-recordings`) },
     webrtc: { interfaceAddress: '127.0.0.1', additionalHostAddresses: ['127.0.0.1'] },
     auth: testAuthConfig(),
     audit: { file: join(dir, `${id}-audit.jsonl`) },
     redisUrl,
-    cluster: { id, advertiseUrl: url, heartbeatSeconds: 0.5, pullIdleSeconds: 3 },
+    cluster: { id, advertiseUrl, heartbeatSeconds: 0.5, pullIdleSeconds: 3 },
     logLevel: 'silent',
   });
   await origin.app.listen({ host: '127.0.0.1', port });
@@ -220,4 +229,72 @@ t.test('Redis down: a pulled stream keeps flowing on B; the directory refills af
   t.pass('after the restart the directory lists the stream on A again, without touching either origin');
   await eventually(async () => ((await (await fetch(`${b.url}/healthz`)).json()) as { status: string }).status === 'ok' || undefined, 20_000, 'B healthy again');
   t.pass('B healthy again');
+});
+
+t.test('the relay between origins breaks: B reconnects, its viewers keep one timeline', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const dir = mkdtempSync(join(tmpdir(), 'scopecast-multi-origin-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let proxy: FaultProxy | null = null;
+  // B reaches A only through a fault proxy (A advertises the proxy's address).
+  const a = await startOrigin(dir, 'origin-a', redis.url, async (url) => {
+    proxy = new FaultProxy({ host: '127.0.0.1', port: Number(new URL(url).port) });
+    await proxy.listen();
+    return `http://127.0.0.1:${proxy.port}`;
+  });
+  const link = proxy! as FaultProxy;
+  t.teardown(() => link.close());
+  t.teardown(() => a.origin.close());
+  // Blocking reloads may wait out the whole outage (the default 6 s would answer 503 first).
+  const b = await startOrigin(dir, 'origin-b', redis.url, undefined, { blockingTimeoutMs: 15_000 });
+  t.teardown(() => b.origin.close());
+  const rtmpPort = await freePort();
+  const edge = await startTestEdge(dir, a.url, rtmpPort);
+  t.teardown(() => edge.close());
+  const stream = 'multi4';
+  const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
+  t.teardown(() => publisher.close());
+  const trainee = bearer('trainee', stream);
+  await eventually(() => newestPart(a.url, stream, trainee), 30_000, 'stream live on origin A');
+  // A few parts first: the client below, like the loadtest's, wants a segment in its first playlist.
+  await eventually(async () => ((await newestPart(b.url, stream, trainee)) ?? 0) >= 5 || undefined, 15_000, 'B pulled it');
+  const media = async (): Promise<string> => (await fetch(`${b.url}/hls/${stream}/main/stream.m3u8`, { headers: trainee })).text();
+
+  // A viewer on B throughout (it also keeps the pull from being released as idle).
+  const copy = b.origin.registry.get(stream);
+  const viewer = new LlHlsClient(`${b.url}/hls/${stream}/index.m3u8`, { token: testToken('trainee', stream) });
+  const seen: string[] = [];
+  let viewerError: Error | null = null;
+  viewer.on('part', (p) => seen.push(p.uri));
+  viewer.on('error', (err) => (viewerError = err));
+  viewer.start();
+  t.teardown(() => viewer.close());
+
+  // A reset (the link dropped) and then a 7 s blackhole (the link hangs longer than the relay's
+  // silence limit, 3 pings = 6 s: B must give the connection up and open a new one).
+  const before = (await newestPart(b.url, stream, trainee))!;
+  link.resetAll();
+  const afterReset = await eventually(async () => {
+    const n = await newestPart(b.url, stream, trainee);
+    return n !== undefined && n >= before + 10 ? n : undefined;
+  }, 15_000, 'parts on B after the reset');
+  link.set({ blackhole: true });
+  await new Promise((r) => setTimeout(r, 7000));
+  link.set({ blackhole: false });
+  const restoredAt = Date.now();
+  const resumed = await eventually(async () => {
+    const n = await newestPart(b.url, stream, trainee);
+    return n !== undefined && n >= afterReset + 20 ? n : undefined;
+  }, 30_000, 'parts on B after the blackhole');
+  t.ok(resumed > afterReset, `B's playlist went on after a reset and a 7 s blackhole (part ${before} -> ${afterReset} -> ${resumed}, ${Date.now() - restoredAt} ms after restore)`);
+  t.notMatch(await media(), /#EXT-X-DISCONTINUITY/, 'no discontinuity: the resent init and window were recognised, not restarted');
+  t.equal(b.origin.registry.get(stream), copy, 'the same stream on B the whole time');
+  await viewer.close();
+  t.equal(viewerError, null, 'the viewer on B saw no error');
+  const numbers = seen.map((uri) => Number(/part_(\d+)/.exec(uri)?.[1]));
+  t.ok(numbers.length >= 30 && numbers.every((n, i) => i === 0 || n === numbers[i - 1]! + 1), `the viewer fetched ${numbers.length} consecutive parts (${numbers[0]}..${numbers.at(-1)})`);
+  const status = (await (await fetch(`${b.url}/api/cluster`, { headers: bearer('admin') })).json()) as { pulls: Array<{ stream: string; reconnects: number }> };
+  const pull = status.pulls.find((p) => p.stream === stream);
+  t.ok(pull && pull.reconnects >= 2, `the pull reconnected ${pull?.reconnects} times`);
 });

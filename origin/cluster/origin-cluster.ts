@@ -196,7 +196,9 @@ export class OriginCluster {
     for (const pull of this.#pulls.values()) {
       if (Date.now() - pull.lastUsedAt < idleMs) continue;
       const reported = this.#options.latency.viewerCounts(pull.stream);
-      if (reported.llhls + reported.webrtc + this.#options.webrtcSessions(pull.stream) > 0) {
+      // A viewer parked on a blocking reload is watching, though its request began a while ago.
+      const parked = this.#options.registry.get(pull.stream)?.renditions.some((r) => r.waiting > 0) ?? false;
+      if (parked || reported.llhls + reported.webrtc + this.#options.webrtcSessions(pull.stream) > 0) {
         pull.lastUsedAt = Date.now();
         continue;
       }
