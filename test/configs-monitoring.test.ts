@@ -1,29 +1,60 @@
-// The monitoring configs: Prometheus scrapes what docker-compose actually runs, with a scrape token
-// each tier accepts, and the Grafana dashboard queries only the metric names the tiers export. YAML is read line by line (no parser
-// dependency): these files are small and written to be read that way.
+// The deployment configs: docker-compose runs two origins on one Redis and an edge, each with a config
+// that passes its tier's schema; Prometheus scrapes what docker-compose actually runs, with a scrape
+// token each tier accepts; the Grafana dashboard queries only the metric names the tiers export.
+// YAML is read line by line (no parser dependency): these files are small and written to be read
+// that way; `docker compose config -q` checks the real syntax where compose is installed.
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import t from 'tap';
+import { loadEdgeConfig, loadOriginConfig, readConfigFile, type EdgeConfig, type OriginConfig } from '../configs/index.js';
+import type { ScopecastError } from '../lib/errors.js';
+
+const run = promisify(execFile);
 
 const read = (path: string): string => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 
 // ---------------------------------------------------------------------------------------------
 // docker-compose.yml and prometheus.yml, minimally.
 
+interface PublishedPort {
+  /** Host side, first and last port of a range (equal for one port). */
+  host: [number, number];
+  /** Container side, first and last port. */
+  container: [number, number];
+  protocol: 'tcp' | 'udp';
+}
+
 interface ComposeService {
   name: string;
+  /** The scopecast tier it runs (`bin/<tier>.ts` in its command), if any. */
+  tier: 'origin' | 'edge' | null;
   /** The tier's config file from `--config configs/<file>`, if any. */
   configFile: string | null;
+  /** The command's first word (`node`, `npx`...), if the service has a command. */
+  program: string | null;
   /** Container side of each `ports:` mapping (first port of a range), TCP only. */
   containerPorts: number[];
+  /** Every `ports:` mapping, TCP and UDP. */
+  published: PublishedPort[];
   /** Bind mounts (`- ./host:/container[:ro]`), relative host paths as written. */
   volumes: Array<{ host: string; container: string }>;
+  /** Named volumes (`- name:/container[:ro]`). */
+  namedVolumes: Array<{ name: string; container: string }>;
+  dependsOn: string[];
+  restart: string | null;
+  stopGracePeriod: string | null;
+  init: boolean;
 }
 
 function composeServices(text: string): ComposeService[] {
   const services: ComposeService[] = [];
   let inServices = false;
   let current: ComposeService | null = null;
+  let key = '';
   for (const line of text.split('\n')) {
+    if (/^\s*(#.*)?$/.test(line)) continue;
     if (/^\S/.test(line)) {
       inServices = line.startsWith('services:');
       current = null;
@@ -32,19 +63,61 @@ function composeServices(text: string): ComposeService[] {
     if (!inServices) continue;
     const service = /^ {2}([A-Za-z0-9_.-]+):\s*$/.exec(line);
     if (service?.[1]) {
-      current = { name: service[1], configFile: null, containerPorts: [], volumes: [] };
+      current = {
+        name: service[1], tier: null, configFile: null, program: null, containerPorts: [], published: [], volumes: [], namedVolumes: [],
+        dependsOn: [], restart: null, stopGracePeriod: null, init: false,
+      };
       services.push(current);
       continue;
     }
     if (!current) continue;
+    const field = /^ {4}([a-z_]+):\s*(.*?)\s*$/.exec(line);
+    if (field?.[1] !== undefined) {
+      key = field[1];
+      const value = (field[2] ?? '').replace(/\s+#.*$/, '').replace(/^["']|["']$/g, '');
+      if (key === 'restart') current.restart = value;
+      if (key === 'stop_grace_period') current.stopGracePeriod = value;
+      if (key === 'init') current.init = value === 'true';
+      if (key === 'command') current.program = /^\[?\s*["']?([^"',\s\]]+)/.exec(value)?.[1] ?? null;
+    }
     const config = /--config["',\s]+configs\/([\w.-]+\.json)/.exec(line);
     if (config?.[1]) current.configFile = config[1];
-    const port = /^\s+-\s*["']?(?:[\d.]+:)?\d+(?:-\d+)?:(\d+)(?:-\d+)?(\/tcp)?["']?\s*(#.*)?$/.exec(line);
-    if (port?.[1]) current.containerPorts.push(Number(port[1]));
-    const volume = /^\s+-\s*["']?(\.{1,2}\/[^:\s"']+):(\/[^:\s"']+)(?::ro|:rw)?["']?\s*(#.*)?$/.exec(line);
-    if (volume?.[1] && volume[2]) current.volumes.push({ host: volume[1], container: volume[2] });
+    const tier = /["'\s]bin\/(origin|edge)\.ts["'\s,]/.exec(line);
+    if (tier?.[1] === 'origin' || tier?.[1] === 'edge') current.tier = tier[1];
+    const item = /^\s+-\s*["']?([^"'#]*?)["']?\s*(#.*)?$/.exec(line)?.[1];
+    if (item === undefined) continue;
+    if (key === 'ports') {
+      const port = /^(?:[\d.]+:)?(\d+)(?:-(\d+))?:(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(item);
+      if (!port) continue;
+      const [hostFirst, hostLast, first, last] = [port[1], port[2] ?? port[1], port[3], port[4] ?? port[3]].map(Number) as [number, number, number, number];
+      const protocol = port[5] === 'udp' ? 'udp' : 'tcp';
+      current.published.push({ host: [hostFirst, hostLast], container: [first, last], protocol });
+      if (protocol === 'tcp') current.containerPorts.push(first);
+    } else if (key === 'volumes') {
+      const bind = /^(\.{1,2}\/[^:\s]+):(\/[^:\s]+)(?::ro|:rw)?$/.exec(item);
+      if (bind?.[1] && bind[2]) current.volumes.push({ host: bind[1], container: bind[2] });
+      const named = /^([A-Za-z0-9][\w.-]*):(\/[^:\s]*)(?::ro|:rw)?$/.exec(item);
+      if (named?.[1] && named[2]) current.namedVolumes.push({ name: named[1], container: named[2] });
+    } else if (key === 'depends_on') {
+      if (/^[\w.-]+$/.test(item)) current.dependsOn.push(item);
+    }
   }
   return services;
+}
+
+/** The names under the top-level `volumes:` key. */
+function composeVolumes(text: string): string[] {
+  const names: string[] = [];
+  let inVolumes = false;
+  for (const line of text.split('\n')) {
+    if (/^\S/.test(line)) {
+      inVolumes = /^volumes:\s*(#.*)?$/.test(line);
+      continue;
+    }
+    const name = inVolumes ? /^ {2}([A-Za-z0-9][\w.-]*):/.exec(line)?.[1] : undefined;
+    if (name) names.push(name);
+  }
+  return names;
 }
 
 interface ScrapeJob {
@@ -113,17 +186,34 @@ t.test('prometheus.yml scrapes the origin and the edge by their compose service 
   for (const service of services.filter((s) => s.configFile)) {
     t.ok(scraped.has(service.name), `service ${service.name} is scraped`);
   }
-  t.ok(scraped.has('origin') && scraped.has('edge'), 'origin and edge both scraped');
+  const origins = services.filter((s) => s.tier === 'origin').map((s) => s.name);
+  t.ok(origins.length >= 2 && origins.every((name) => scraped.has(name)), `every origin scraped (${origins.join(', ')})`);
+  t.ok(scraped.has('edge'), 'the edge scraped');
 });
 
 t.test('the minimal compose reader understands the forms it meets', async (t) => {
-  const services = composeServices(['services:', '  a:', '    command: ["x", "--config", "configs/a.json"]', '    ports:',
-    '      - "8090:8090"', '      - "40000-40099:40000-40099/udp"', '      - 127.0.0.1:9000:9001', '  b:', '    image: x', '    volumes:',
-    '      - ./configs/x.yml:/etc/x.yml:ro', '      - "./configs/t:/etc/t"', 'volumes:', '  data:'].join('\n'));
+  const text = ['services:', '  a:', '    command: ["node", "--import", "tsx", "bin/origin.ts", "--config", "configs/a.json"]', '    init: true', '    ports:',
+    '      - "8090:8090"', '      # a comment', '      - "40000-40099:40000-40099/udp"', '      - 127.0.0.1:9000:9001', '    volumes:', '      - a-data:/home/node',
+    '    depends_on:', '      - b', '    restart: unless-stopped', '    stop_grace_period: 25s # comment', '  b:', '    image: x', '    volumes:',
+    '      - ./configs/x.yml:/etc/x.yml:ro', '      - "./configs/t:/etc/t"', '      - "b-data:/data:ro"', 'volumes:', '  a-data:', '  b-data: {}'].join('\n');
+  const services = composeServices(text);
   t.same(services, [
-    { name: 'a', configFile: 'a.json', containerPorts: [8090, 9001], volumes: [] },
-    { name: 'b', configFile: null, containerPorts: [], volumes: [{ host: './configs/x.yml', container: '/etc/x.yml' }, { host: './configs/t', container: '/etc/t' }] },
+    {
+      name: 'a', tier: 'origin', configFile: 'a.json', program: 'node', containerPorts: [8090, 9001],
+      published: [
+        { host: [8090, 8090], container: [8090, 8090], protocol: 'tcp' },
+        { host: [40000, 40099], container: [40000, 40099], protocol: 'udp' },
+        { host: [9000, 9000], container: [9001, 9001], protocol: 'tcp' },
+      ],
+      volumes: [], namedVolumes: [{ name: 'a-data', container: '/home/node' }], dependsOn: ['b'], restart: 'unless-stopped', stopGracePeriod: '25s', init: true,
+    },
+    {
+      name: 'b', tier: null, configFile: null, program: null, containerPorts: [], published: [],
+      volumes: [{ host: './configs/x.yml', container: '/etc/x.yml' }, { host: './configs/t', container: '/etc/t' }],
+      namedVolumes: [{ name: 'b-data', container: '/data' }], dependsOn: [], restart: null, stopGracePeriod: null, init: false,
+    },
   ]);
+  t.same(composeVolumes(text), ['a-data', 'b-data']);
   t.same(scrapeJobs("scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: ['h:1', \"g:2\"]\n").at(0)?.targets,
     [{ host: 'h', port: 1 }, { host: 'g', port: 2 }]);
   const jobs = scrapeJobs(['scrape_configs:', '  - job_name: x', '    authorization:', '      type: Bearer', '      credentials_file: /run/t',
@@ -161,6 +251,191 @@ t.test('prometheus.yml scrapes with a bearer token that each scraped tier accept
       t.ok(config.auth?.scrapeTokens?.includes(token ?? ''), `${job.job}: configs/${configFile} lists the token Prometheus sends in auth.scrapeTokens`);
     }
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// docker-compose.yml: two origins on one Redis, the edge, and what each tier's config says.
+
+const configPath = (file: string): string => fileURLToPath(new URL(`../configs/${file}`, import.meta.url));
+
+interface TierService<C> {
+  service: ComposeService;
+  config: C;
+}
+
+/** The compose file's tiers with their configs, each loaded through its tier's schema (null if it fails: reported by the schema test). */
+function composeTiers(services: ComposeService[]): { origins: Array<TierService<OriginConfig>>; edges: Array<TierService<EdgeConfig>> } {
+  const origins: Array<TierService<OriginConfig>> = [];
+  const edges: Array<TierService<EdgeConfig>> = [];
+  for (const service of services) {
+    if (!service.configFile || !service.tier) continue;
+    try {
+      const raw = readConfigFile(configPath(service.configFile));
+      if (service.tier === 'origin') origins.push({ service, config: loadOriginConfig(raw) });
+      else edges.push({ service, config: loadEdgeConfig(raw) });
+    } catch {
+      // the schema test names the problems
+    }
+  }
+  return { origins, edges };
+}
+
+const portOf = (url: URL): number => Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+
+t.test('docker-compose: every tier runs with a config file that passes its schema', async (t) => {
+  const services = composeServices(read('docker-compose.yml'));
+  const tiers = services.filter((s) => s.tier);
+  t.same(tiers.filter((s) => s.tier === 'origin').length, 2, 'two origins');
+  t.same(tiers.filter((s) => s.tier === 'edge').length, 1, 'one edge');
+  for (const service of tiers) {
+    t.ok(service.configFile, `${service.name} runs bin/${service.tier}.ts with --config`);
+    if (!service.configFile) continue;
+    t.ok(existsSync(configPath(service.configFile)), `configs/${service.configFile} exists`);
+    const load = service.tier === 'origin' ? loadOriginConfig : loadEdgeConfig;
+    let problems: string[] = [];
+    try {
+      load(readConfigFile(configPath(service.configFile)));
+    } catch (err) {
+      problems = (err as ScopecastError).details?.['problems'] as string[] | undefined ?? [(err as Error).message];
+    }
+    t.same(problems, [], `configs/${service.configFile} passes the ${service.tier} schema`);
+  }
+});
+
+t.test('docker-compose: the origins share one Redis and one set of keys, and advertise themselves', async (t) => {
+  const services = composeServices(read('docker-compose.yml'));
+  const { origins, edges } = composeTiers(services);
+  t.equal(origins.length, 2, 'both origin configs load');
+
+  const redis = services.find((s) => s.name === 'redis');
+  t.ok(redis, 'compose runs redis');
+  t.match(read('docker-compose.yml'), /^ {4}image:\s*redis:7-alpine\s*$/m, 'redis:7-alpine');
+  t.match(read('docker-compose.yml'), /command:\s*\["redis-server",\s*"--appendonly",\s*"yes"\]/, 'append-only file on');
+  t.ok(redis?.namedVolumes.some((v) => v.container === '/data'), 'its data in a named volume at /data');
+
+  for (const { service, config } of origins) {
+    t.ok(config.redisUrl, `${service.name}: redisUrl set`);
+    if (!config.redisUrl) continue;
+    const url = new URL(config.redisUrl);
+    t.equal(url.hostname, 'redis', `${service.name}: redisUrl names the redis service`);
+    t.equal(Number(url.port || 6379), 6379, `${service.name}: on the Redis port`);
+    t.ok(service.dependsOn.includes('redis'), `${service.name} depends on redis`);
+    // cluster.advertiseUrl is what the other origins pull from: this service, on its own port.
+    const advertised = config.cluster.advertiseUrl ? new URL(config.cluster.advertiseUrl) : null;
+    t.ok(advertised, `${service.name}: cluster.advertiseUrl set`);
+    if (advertised) {
+      t.equal(advertised.hostname, service.name, `${service.name}: advertiseUrl names its own service`);
+      t.equal(portOf(advertised), config.http.port, `${service.name}: advertiseUrl on the port it listens on`);
+      t.equal(advertised.protocol, config.tls.certFile ? 'https:' : 'http:', `${service.name}: advertiseUrl scheme matches its tls`);
+      t.ok(service.containerPorts.includes(config.http.port), `${service.name}: container port ${config.http.port} is mapped`);
+    }
+    t.match(config.cluster.id, /^[a-z0-9][a-z0-9-]{0,31}$/, `${service.name}: cluster.id`);
+    // WebRTC media ports: the config's range is the one compose publishes, host and container alike.
+    if (config.webrtc.enabled) {
+      const [first, last] = config.webrtc.portRange;
+      t.ok(service.published.some((p) => p.protocol === 'udp' && p.container[0] === first && p.container[1] === last && p.host[0] === first && p.host[1] === last),
+        `${service.name}: UDP ${first}-${last} published as is`);
+    }
+  }
+  const [a, b] = origins;
+  if (a && b) {
+    t.equal(a.config.redisUrl, b.config.redisUrl, 'one Redis for both');
+    t.not(a.config.cluster.id, b.config.cluster.id, 'distinct cluster ids');
+    t.not(a.config.cluster.advertiseUrl, b.config.cluster.advertiseUrl, 'distinct advertised URLs');
+    t.same([...a.config.ingest.keys].sort(), [...b.config.ingest.keys].sort(), 'same ingest keys (an edge may push to either)');
+    t.same(a.config.auth.keys, b.config.auth.keys, 'same signing keys (a token works on either)');
+    t.same([...a.config.auth.scrapeTokens].sort(), [...b.config.auth.scrapeTokens].sort(), 'same scrape tokens');
+  }
+  for (const { service, config } of edges) {
+    const url = new URL(config.origin.url);
+    const target = origins.find((o) => o.service.name === url.hostname);
+    t.ok(target, `${service.name}: origin.url ${config.origin.url} names an origin service`);
+    if (!target) continue;
+    t.equal(portOf(url), target.config.http.port, `${service.name}: on the port ${target.service.name} listens on`);
+    t.ok(origins.every((o) => o.config.ingest.keys.includes(config.origin.ingestKey)), `${service.name}: its ingestKey is accepted by every origin`);
+    t.same(config.auth.keys, target.config.auth.keys, `${service.name}: verifies tokens with the origins' signing keys`);
+    t.ok(service.dependsOn.includes(target.service.name), `${service.name} depends on ${target.service.name}`);
+  }
+});
+
+t.test('docker-compose: no two services publish the same host port', async (t) => {
+  const services = composeServices(read('docker-compose.yml'));
+  const owner = new Map<string, string>();
+  let ports = 0;
+  for (const service of services) {
+    for (const p of service.published) {
+      t.equal(p.host[1] - p.host[0], p.container[1] - p.container[0], `${service.name}: ${p.host.join('-')} maps a range of the same size`);
+      for (let port = p.host[0]; port <= p.host[1]; port++) {
+        const key = `${port}/${p.protocol}`;
+        const other = owner.get(key);
+        if (other) t.fail(`host port ${key} published by ${other} and ${service.name}`);
+        owner.set(key, service.name);
+        ports++;
+      }
+    }
+  }
+  t.ok(ports > 300, `${ports} host ports, each published once`);
+  for (const [name, port] of [['origin1', 8090], ['origin2', 8091]] as const) {
+    t.equal(owner.get(`${port}/tcp`), name, `${name} on host port ${port}`);
+  }
+});
+
+t.test('docker-compose: named volumes are declared, and hold each tier\'s recordings and audit trail', async (t) => {
+  const text = read('docker-compose.yml');
+  const services = composeServices(text);
+  const declared = composeVolumes(text);
+  const used = services.flatMap((s) => s.namedVolumes.map((v) => v.name));
+  for (const name of used) t.ok(declared.includes(name), `volume ${name} is declared`);
+  for (const name of declared) t.ok(used.includes(name), `declared volume ${name} is used`);
+  t.equal(new Set(used).size, used.length, 'no volume mounted by two services');
+
+  const { origins, edges } = composeTiers(services);
+  const persisted = (service: ComposeService, path: string): string | undefined =>
+    service.namedVolumes.find((v) => path === v.container || path.startsWith(`${v.container.replace(/\/$/, '')}/`))?.name;
+  for (const { service, config } of origins) {
+    t.ok(persisted(service, config.recordings.dir), `${service.name}: recordings.dir ${config.recordings.dir} is on a named volume`);
+    t.ok(persisted(service, config.audit.file), `${service.name}: audit.file ${config.audit.file} is on a named volume`);
+  }
+  for (const { service, config } of edges) {
+    const dir = config.recording.dir || `${config.workDir}/recordings`;
+    const audit = config.audit.file || `${config.workDir}/audit.jsonl`;
+    t.ok(persisted(service, dir), `${service.name}: its local recordings (${dir}) are on a named volume`);
+    t.ok(persisted(service, audit), `${service.name}: its audit trail (${audit}) is on a named volume`);
+  }
+});
+
+t.test('docker-compose: tiers restart unless stopped and get time to shut down in order', async (t) => {
+  const services = composeServices(read('docker-compose.yml'));
+  const seconds = (value: string | null): number => {
+    const m = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(value ?? '');
+    return m && value ? Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) : 0;
+  };
+  for (const service of services) {
+    t.equal(service.restart, 'unless-stopped', `${service.name}: restart unless-stopped`);
+    if (!service.tier) continue;
+    // bin/cli.ts gives up after 20 s; Docker's SIGKILL must come later than that.
+    t.ok(seconds(service.stopGracePeriod) > 20, `${service.name}: stop_grace_period ${service.stopGracePeriod} is over the tiers' own 20 s`);
+    // SIGTERM goes to the tier itself, not to an npm/npx wrapper that may not pass it on or wait.
+    t.equal(service.program, 'node', `${service.name}: runs node directly`);
+    t.ok(service.init, `${service.name}: init: true (signals forwarded, ffmpeg children reaped)`);
+  }
+});
+
+t.test('docker compose config accepts the file', async (t) => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const works = async (cmd: string, args: string[]): Promise<boolean> =>
+    run(cmd, args, { cwd: root, timeout: 60_000 }).then(() => true, () => false);
+  const cli = (await works('docker', ['compose', 'version'])) ? ['docker', 'compose'] : (await works('docker-compose', ['version'])) ? ['docker-compose'] : null;
+  if (!cli) {
+    t.comment('docker compose (and docker-compose) is not installed here: `docker compose config -q` skipped; the schema checks above ran instead');
+    return;
+  }
+  const [cmd, ...args] = cli as [string, ...string[]];
+  const result = await run(cmd, [...args, '-f', 'docker-compose.yml', 'config', '-q'], { cwd: root, timeout: 60_000 }).then(
+    () => '',
+    (err: { stderr?: string; message: string }) => err.stderr || err.message,
+  );
+  t.equal(result, '', `${cli.join(' ')} config -q`);
 });
 
 // ---------------------------------------------------------------------------------------------

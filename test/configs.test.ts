@@ -107,7 +107,9 @@ t.test('every problem is listed in one coded error; unknown keys are rejected', 
 });
 
 t.test('docker-compose configs are valid', async (t) => {
-  t.equal(loadEdgeConfig(json('edge.docker.json')).origin.url, 'http://origin:8090');
-  t.equal(loadOriginConfig(json('origin.docker.json')).http.host, '0.0.0.0');
-  t.same(loadEdgeConfig(json('edge.docker.json')).auth.keys, loadOriginConfig(json('origin.docker.json')).auth.keys, 'edge and origin share the signing key');
+  t.equal(loadEdgeConfig(json('edge.docker.json')).origin.url, 'http://origin1:8090');
+  for (const name of ['origin1.docker.json', 'origin2.docker.json']) {
+    t.equal(loadOriginConfig(json(name)).http.host, '0.0.0.0', `${name} listens on every interface`);
+    t.same(loadEdgeConfig(json('edge.docker.json')).auth.keys, loadOriginConfig(json(name)).auth.keys, `edge and ${name} share the signing key`);
+  }
 });
