@@ -40,6 +40,7 @@ export const ERRORS = {
   SC_ERR_UNAUTHORIZED: { message: 'a valid access token is required', status: 401 },
   SC_ERR_RECORDING_LIVE: { message: 'recording is still live', status: 409 },
   SC_ERR_RECORDING_INVALID: { message: 'recording request is invalid', status: 400 },
+  SC_ERR_SHUTTING_DOWN: { message: 'this server is shutting down; retry shortly (another origin may serve the stream)', status: 503 },
   SC_ERR_RELAY_PROTOCOL: { message: 'origin relay stream is malformed', status: 502 },
   SC_ERR_RELAY_UNAVAILABLE: { message: 'the origin that has this stream cannot be reached', status: 502 },
 } as const satisfies Record<string, ErrorSpec>;

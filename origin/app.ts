@@ -139,7 +139,7 @@ export async function build(input: unknown): Promise<OriginApp> {
   await app.register(wsPlugin, { latency, edgeClocks, annotations, access, ingestKeys: config.ingest.keys });
   await app.register(ingestPlugin, { config, registry, metrics, latency, edgeClocks });
   const locate = cluster.enabled ? (stream: string) => cluster.locate(stream) : undefined;
-  await app.register(hlsPlugin, { config, registry, metrics, access, ...(locate ? { locate } : {}) });
+  await app.register(hlsPlugin, { config, registry, metrics, access, isClosing: () => closing, ...(locate ? { locate } : {}) });
   await app.register(whepPlugin, {
     config,
     registry,

@@ -15,6 +15,8 @@ export interface HlsPluginOptions {
   access: AccessControl;
   /** After the token check: bring a stream held by another origin of the cluster here. */
   locate?: (stream: string) => Promise<void>;
+  /** True once close() began: parked requests are released with a retryable 503, not a 404. */
+  isClosing?: () => boolean;
 }
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -32,6 +34,12 @@ interface RenditionParams {
 export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions): Promise<void> {
   const { config, registry, metrics, access } = options;
   const timeoutMs = config.hls.blockingTimeoutMs;
+  // A player told "gone" may skip media; told "shutting down, retry" it asks again (elsewhere).
+  const unlessClosing = (reply: FastifyReply): void => {
+    if (!options.isClosing?.()) return;
+    reply.header('retry-after', '1');
+    throw new ScopecastError('SC_ERR_SHUTTING_DOWN');
+  };
 
   // Playlists, init segments, segments and parts alike: a token for this stream on every request.
   app.addHook('preHandler', access.guard(VIEWER_ROLES, (request) => (request.params as { stream?: string }).stream ?? null));
@@ -105,6 +113,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
         metrics.hlsBlockingWait.observe({ kind: 'playlist' }, (performance.now() - started) / 1000);
         if (!ok) {
           metrics.hlsRequests.inc({ kind: 'playlist', status: 503 });
+          unlessClosing(reply);
           throw new ScopecastError('SC_ERR_HLS_TIMEOUT', `_HLS_msn=${msn}${part === undefined ? '' : ` _HLS_part=${part}`}`);
         }
       }
@@ -145,6 +154,7 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
     }
     const part = store.part(seq);
     if (!part) {
+      unlessClosing(reply);
       const status = seq >= store.nextPartSeq + 2 ? 400 : 404;
       metrics.hlsRequests.inc({ kind: 'part', status });
       if (status === 400) throw new ScopecastError('SC_ERR_HLS_BAD_REQUEST', `part ${seq} is beyond the preload hint`);

@@ -302,6 +302,9 @@ t.test('origin first, while a console is live: parked LL-HLS request answered, r
     const { status, body } = await p.answer;
     // Released by the shutdown (the origin's own 60 s timeout is far off): any HTTP status, not a dropped connection.
     t.ok(status >= 200, `${p.url.slice(p.url.lastIndexOf('/') + 1)}: answered during shutdown with HTTP ${status} ${body.slice(0, 100)}`);
+    // Retryable, not "gone": a player asks again (another origin) instead of skipping media.
+    t.equal(status, 503, 'a retryable 503');
+    t.match(body, /SC_ERR_SHUTTING_DOWN/, 'saying the origin is shutting down');
   }
   await checkOriginRecording(t, s);
 
