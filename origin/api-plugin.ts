@@ -3,7 +3,7 @@ import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName } from '../lib/stream-name.js';
 import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
-import { ADMIN_ONLY, EVERY_STREAM, VIEWER_ROLES, type AccessControl } from '../lib/security/access.js';
+import { ADMIN_ONLY, EVERY_STREAM, VIEWER_ROLES, streamParam, type AccessControl } from '../lib/security/access.js';
 import type { OriginCluster } from './cluster/origin-cluster.js';
 import type { LiveStreamInfo } from './streams/live-stream.js';
 
@@ -38,7 +38,7 @@ export async function apiPlugin(app: FastifyInstance, options: ApiPluginOptions)
   // The cluster as this origin sees it: origins up, who holds which stream, viewers on each origin.
   app.get('/api/cluster', { preHandler: access.guard(ADMIN_ONLY, EVERY_STREAM) }, async () => options.cluster.status());
 
-  app.get<{ Params: { stream: string } }>('/api/streams/:stream', { preHandler: access.guard(VIEWER_ROLES, (r) => (r.params as { stream: string }).stream) }, async (request) => {
+  app.get<{ Params: { stream: string } }>('/api/streams/:stream', { preHandler: access.guard(VIEWER_ROLES, streamParam) }, async (request) => {
     const name = assertStreamName(request.params.stream);
     const stream = registry.get(name);
     if (!stream) throw new ScopecastError('SC_ERR_STREAM_NOT_FOUND', name);

@@ -6,7 +6,7 @@ import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
 import type { Rendition } from './hls/rendition.js';
 import { writeMasterPlaylist } from './hls/playlist.js';
-import { VIEWER_ROLES, denial, type AccessControl } from '../lib/security/access.js';
+import { VIEWER_ROLES, streamParam, denial, type AccessControl } from '../lib/security/access.js';
 
 export interface HlsPluginOptions {
   config: OriginConfig;
@@ -42,11 +42,11 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
   };
 
   // Playlists, init segments, segments and parts alike: a token for this stream on every request.
-  app.addHook('preHandler', access.guard(VIEWER_ROLES, (request) => (request.params as { stream?: string }).stream ?? null));
+  app.addHook('preHandler', access.guard(VIEWER_ROLES, streamParam));
   const locate = options.locate;
   if (locate) {
     app.addHook('preHandler', async (request) => {
-      const stream = (request.params as { stream?: string }).stream;
+      const stream = streamParam(request);
       if (stream && isStreamName(stream)) await locate(stream);
     });
   }

@@ -13,7 +13,7 @@ import type { AnnotationHub } from './annotations/hub.js';
 import type { EdgeClocks } from './latency/edge-clocks.js';
 import type { LatencyBook } from './latency/latency-book.js';
 import type { ViewerRole } from './latency/status-types.js';
-import { VIEWER_ROLES, type AccessControl, type Principal } from '../lib/security/access.js';
+import { VIEWER_ROLES, streamParam, type AccessControl, type Principal } from '../lib/security/access.js';
 import { ingestKeyChecker } from '../lib/security/ingest-key.js';
 import { ScopecastError } from '../lib/errors.js';
 
@@ -68,7 +68,7 @@ export async function wsPlugin(app: FastifyInstance, options: WsPluginOptions): 
 
   app.get<{ Params: { stream: string } }>(
     '/ws/:stream',
-    { websocket: true, preHandler: access.guard(VIEWER_ROLES, (request) => (request.params as { stream: string }).stream) },
+    { websocket: true, preHandler: access.guard(VIEWER_ROLES, streamParam) },
     (socket, request) => {
       const { stream } = request.params;
       if (!isStreamName(stream)) {

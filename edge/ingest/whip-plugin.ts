@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ScopecastError } from '../../lib/errors.js';
 import { assertStreamName } from '../../lib/stream-name.js';
 import type { WhipIngest } from './whip-ingest.js';
-import { PUBLISHER_ROLES, type AccessControl } from '../../lib/security/access.js';
+import { PUBLISHER_ROLES, streamParam, type AccessControl } from '../../lib/security/access.js';
 
 export interface WhipPluginOptions {
   ingest: WhipIngest;
@@ -16,7 +16,6 @@ export interface WhipPluginOptions {
  */
 export async function whipPlugin(app: FastifyInstance, options: WhipPluginOptions): Promise<void> {
   const { ingest, access } = options;
-  const streamParam = (request: { params: unknown }): string => (request.params as { stream: string }).stream;
   // Oversized offers are cut off by fastify (413) before they are buffered whole.
   app.addContentTypeParser('application/sdp', { parseAs: 'string', bodyLimit: options.maxSdpBytes }, (_req, body, done) => done(null, body));
   app.addHook('onSend', async (_request, reply) => {

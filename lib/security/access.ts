@@ -19,6 +19,8 @@ export const ADMIN_ONLY: readonly TokenRole[] = ['admin'];
 export const PUBLISHER_ROLES: readonly TokenRole[] = ['publisher', 'admin'];
 /** For endpoints that span every stream (status, sessions, tokens): only tokens scoped to '*'. */
 export const EVERY_STREAM = (): string => '*';
+/** The `:stream` route parameter, for guard(): the stream a request is about (null when the route has none). */
+export const streamParam = (request: { params: unknown }): string | null => (request.params as { stream?: string }).stream ?? null;
 
 export type Principal = Pick<TokenClaims, 'sub' | 'role' | 'stream' | 'jti' | 'exp'>;
 

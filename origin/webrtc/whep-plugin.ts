@@ -8,7 +8,7 @@ import type { StreamRegistry } from '../streams/registry.js';
 import type { LiveStream } from '../streams/live-stream.js';
 import { WebRtcStreamSender } from './stream-sender.js';
 import { checkOffer, WhepSession } from './whep-session.js';
-import { ADMIN_ONLY, EVERY_STREAM, WEBRTC_VIEWER_ROLES, type AccessControl } from '../../lib/security/access.js';
+import { ADMIN_ONLY, EVERY_STREAM, WEBRTC_VIEWER_ROLES, streamParam, type AccessControl } from '../../lib/security/access.js';
 
 export interface WhepPluginOptions {
   config: OriginConfig;
@@ -30,7 +30,6 @@ const SESSION_ID = /^[0-9a-f-]{36}$/;
 export async function whepPlugin(app: FastifyInstance, options: WhepPluginOptions): Promise<void> {
   const { config, registry, metrics, access } = options;
   const webrtc = config.webrtc;
-  const streamParam = (request: { params: unknown }): string | null => (request.params as { stream?: string }).stream ?? null;
   const senders = new Map<LiveStream, WebRtcStreamSender>();
   const sessions = new Map<string, WhepSession>();
   const viewers = new Gauge({ name: 'scopecast_webrtc_viewers', help: 'WHEP viewers connected or negotiating', labelNames: ['stream'] as const, registers: [metrics.registry] });
