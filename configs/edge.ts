@@ -47,6 +47,12 @@ export interface EdgeConfig {
     retryMaxMs: number;
     /** One HTTP request's deadline, ms. */
     requestTimeoutMs: number;
+    /**
+     * An upload with no answer after this long (or 4x the usual answer time, when that is longer)
+     * is abandoned and sent again on a fresh connection, ms. After a 5G drop the old connection
+     * sits in TCP retransmission backoff and would resume seconds after the link is back.
+     */
+    stallTimeoutMs: number;
   };
   consoles: {
     /** Profile for a stream not listed below, when allowUnlisted is on. */
@@ -134,8 +140,9 @@ const schema = {
         retryMinMs: { type: 'integer', default: 200, minimum: 10 },
         retryMaxMs: { type: 'integer', default: 5000, minimum: 10 },
         requestTimeoutMs: { type: 'integer', default: 5000, minimum: 100 },
+        stallTimeoutMs: { type: 'integer', default: 1000, minimum: 100 },
       },
-      required: ['url', 'ingestKey', 'queueBytes', 'retryMinMs', 'retryMaxMs', 'requestTimeoutMs'],
+      required: ['url', 'ingestKey', 'queueBytes', 'retryMinMs', 'retryMaxMs', 'requestTimeoutMs', 'stallTimeoutMs'],
     },
     consoles: {
       type: 'object',

@@ -27,6 +27,8 @@ interface Pipe {
   /** When the head of the line may go, epoch ms (keeps order under jitter). */
   nextAt: number;
   timer: ReturnType<typeof setTimeout> | null;
+  /** Silent until then, epoch ms (holdExisting). */
+  heldUntil: number;
 }
 
 export class FaultProxy {
@@ -68,6 +70,20 @@ export class FaultProxy {
     for (const pipe of this.#pipes) this.#schedule(pipe);
   }
 
+  /**
+   * Every connection open now stays silent for ms more while new ones flow: what TCP does after a
+   * real outage, where each old connection waits out its retransmission backoff (seconds).
+   */
+  holdExisting(ms: number): void {
+    const until = Date.now() + ms;
+    for (const pipe of this.#pipes) {
+      pipe.heldUntil = until;
+      if (pipe.timer) clearTimeout(pipe.timer);
+      pipe.timer = null;
+      this.#schedule(pipe);
+    }
+  }
+
   /** Every open connection is reset (RST), as when a radio link drops. */
   resetAll(): void {
     for (const socket of this.#sockets) socket.resetAndDestroy();
@@ -104,7 +120,7 @@ export class FaultProxy {
   }
 
   #pipe(from: Socket, to: Socket): void {
-    const pipe: Pipe = { from, to, queue: [], nextAt: 0, timer: null };
+    const pipe: Pipe = { from, to, queue: [], nextAt: 0, timer: null, heldUntil: 0 };
     this.#pipes.add(pipe);
     from.on('data', (chunk: Buffer) => {
       // Small slices under a bandwidth cap, so the cap paces bytes, not whole socket reads.
@@ -122,7 +138,7 @@ export class FaultProxy {
     const delay = f.latencyMs + Math.random() * f.jitterMs;
     // A slice arrives once the link has carried it: its transmission time comes after the last one.
     const transmitMs = f.bandwidthBps > 0 ? (pipe.queue[0]!.length / f.bandwidthBps) * 1000 : 0;
-    const at = Math.max(Date.now() + delay, pipe.nextAt + transmitMs);
+    const at = Math.max(Date.now() + delay, pipe.nextAt + transmitMs, pipe.heldUntil);
     pipe.timer = setTimeout(() => {
       pipe.timer = null;
       if (this.#faults.blackhole) return;

@@ -153,3 +153,27 @@ t.test('uplink blackhole 3 s: viewers back within 2 s of restore, one encoder, o
   t.ok(edgeHoles.firstWallClockMs < cutAt && edgeHoles.lastWallClockMs > restoredAt, `edge copy spans the outage (media from ${Math.round(cutAt - edgeHoles.firstWallClockMs)} ms before the cut to ${Math.round(edgeHoles.lastWallClockMs - restoredAt)} ms after the restore)`);
   t.ok(edgeHoles.mediaHoleMs <= edgeHoles.frameMs + 1, `edge copy has no media-time hole beyond one frame (${edgeHoles.mediaHoleMs.toFixed(1)} ms)`);
 });
+
+// After a real outage the old TCP connections sit in retransmission backoff for seconds more,
+// while a new connection gets through at once (the fault proxy's holdExisting): the edge abandons
+// an unanswered upload after origin.stallTimeoutMs and resends it on a fresh connection.
+t.test('uplink back but its old connections stuck in TCP backoff: LL-HLS resumes within 2 s on fresh connections', async (t) => {
+  const stack = await startStack({ uplinkProxy: true });
+  t.teardown(() => stack.close());
+  const source = new SyntheticConsole({ url: stack.rtmpUrl('up2'), width: 640, height: 360 });
+  source.start();
+  t.teardown(() => source.close());
+  const newest = (): number => stack.origin.registry.get('up2')?.rendition('main')?.store.nextPartSeq ?? 0;
+  await eventually(() => (newest() > 10 ? true : undefined), 20_000, 'parts at the origin');
+  const connectionsBefore = stack.uplink!.connections;
+  stack.uplink!.set({ blackhole: true });
+  await new Promise((r) => setTimeout(r, OUTAGE_MS));
+  const during = newest();
+  // Back, except every connection from before keeps silent for 6 s more (past the 5 s request timeout).
+  stack.uplink!.holdExisting(6000);
+  stack.uplink!.set({ blackhole: false });
+  const restoredAt = Date.now();
+  const back = await eventually(() => (newest() > during ? Date.now() : undefined), 15_000, 'a new part after restore');
+  t.ok(back - restoredAt <= 2000, `a new LL-HLS part ${back - restoredAt} ms after restore, though the old connections were still stuck`);
+  t.ok(stack.uplink!.connections > connectionsBefore, `the edge opened new connections (${stack.uplink!.connections - connectionsBefore})`);
+});

@@ -10,6 +10,8 @@ export interface UplinkTarget {
   ingestKey: string;
   edgeId: string;
   requestTimeoutMs: number;
+  /** No answer after max(this, 4x the usual answer time): abandon and resend on a fresh connection. */
+  stallTimeoutMs: number;
   retryMinMs: number;
   retryMaxMs: number;
   /** Queue bound; beyond it, whole GOPs are dropped oldest first. */
@@ -35,8 +37,8 @@ type Item =
 export interface StreamUplinkEvents extends Record<string, unknown[]> {
   /** A fragment reached the origin; delay = now - its ingest wall clock. */
   sent: [info: { kind: 'init' | 'fragment' | 'end'; bytes: number; delayMs: number | undefined }];
-  /** A request failed; it will be retried. */
-  failed: [error: Error];
+  /** A request failed; it will be retried. stalled = no answer in time (the link, not the origin). */
+  failed: [error: Error, stalled: boolean];
   /**
    * Fragments dropped because the queue was full (uplink too slow or down); span = the ingest
    * wall clocks of the first and last dropped fragment, when known.
@@ -64,6 +66,10 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
   #closed = false;
   #abort = new AbortController();
   #retryTimer: NodeJS.Timeout | null = null;
+  /** Moving average of how long a request takes to be answered, ms. */
+  #typicalMs = 100;
+  /** Stalls of the item at the head of the queue. */
+  #itemStalls = 0;
   #failures = 0;
   #sentFragments = 0;
   #droppedFragments = 0;
@@ -185,10 +191,14 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
       return;
     }
     this.#sending = true;
+    const started = Date.now();
     void this.#send(item).then(
       () => {
         this.#sending = false;
+        // The usual answer time (slow 5G links answer slowly, and are not stalled for it).
+        this.#typicalMs += (Date.now() - started - this.#typicalMs) / 8;
         this.#failures = 0;
+        this.#itemStalls = 0;
         this.#connected = true;
         this.#queue.shift();
         if (item.kind !== 'end') this.#queuedBytes -= item.data.length;
@@ -205,9 +215,13 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
         if (this.#closed) return;
         this.#failures += 1;
         this.#connected = false;
-        const delay = Math.min(this.#target.retryMaxMs, this.#target.retryMinMs * 2 ** Math.min(this.#failures - 1, 10));
-        this.#log.warn({ stream: this.#info.stream, err: err.message, retryInMs: delay }, 'uplink request failed');
-        this.emit('failed', err);
+        const stalled = err instanceof StallError;
+        if (stalled) this.#itemStalls += 1;
+        // Backing off spares an origin that answers with errors; an unanswered link costs a SYN
+        // per retry, and backing off there only delays the resume once the link is back.
+        const delay = stalled ? this.#target.retryMinMs : Math.min(this.#target.retryMaxMs, this.#target.retryMinMs * 2 ** Math.min(this.#failures - 1, 10));
+        this.#log.warn({ stream: this.#info.stream, err: err.message, retryInMs: delay }, stalled ? 'uplink stalled; resending on a new connection' : 'uplink request failed');
+        this.emit('failed', err, stalled);
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = null;
           this.#pump();
@@ -265,7 +279,12 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
   }
 
   #request(url: string, init: { method: string; body?: Buffer; headers?: Record<string, string> }): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.#target.requestTimeoutMs);
+    const { stallTimeoutMs, requestTimeoutMs } = this.#target;
+    // Each stall of the same item doubles its deadline: a link too slow for the deadline still
+    // gets the item through (and raises the usual answer time), a dead one is retried quickly.
+    const stallMs = Math.round(Math.min(requestTimeoutMs, Math.max(stallTimeoutMs, 4 * this.#typicalMs) * 2 ** Math.min(this.#itemStalls, 6)));
+    // Aborting an unanswered request destroys its connection: the retry opens a fresh one.
+    const timeout = AbortSignal.timeout(stallMs);
     return fetch(url, {
       method: init.method,
       // A Buffer is a Uint8Array view; fetch sends exactly its bytes.
@@ -273,11 +292,22 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
       headers: { ...init.headers, [INGEST_HEADERS.key]: this.#target.ingestKey, [INGEST_HEADERS.edge]: this.#target.edgeId },
       signal: AbortSignal.any([timeout, this.#abort.signal]),
       ...(this.#target.dispatcher ? { dispatcher: this.#target.dispatcher } : {}),
+    }).catch((err: unknown) => {
+      if (timeout.aborted && !this.#abort.signal.aborted) throw new StallError(`no answer from the origin in ${stallMs} ms`);
+      throw err;
     });
   }
 
   async #failure(res: Response): Promise<Error> {
     const text = (await res.text().catch(() => '')).slice(0, 300);
     return new ScopecastError('SC_ERR_UPLINK', `HTTP ${res.status} ${text}`);
+  }
+}
+
+/** An upload went unanswered past its stall deadline: the link, not the origin. */
+class StallError extends ScopecastError {
+  constructor(detail: string) {
+    super('SC_ERR_UPLINK', detail);
+    this.name = 'StallError';
   }
 }
