@@ -31,8 +31,17 @@ export interface OriginConfig {
   webrtc: WebRtcCommonConfig & {
     /** WebRTC viewers per stream. */
     maxViewersPerStream: number;
-    /** RTP packets a viewer may have in flight before it is skipped to the next keyframe. */
+    /**
+     * RTP packets a viewer may have queued or in flight before it is skipped to the next keyframe:
+     * a memory cap (viewerMaxQueueMs is the latency bound).
+     */
     viewerQueuePackets: number;
+    /**
+     * A frame that waited in a viewer's send queue longer than this, ms, means the viewer is behind
+     * (e.g. the origin's event loop is overloaded): its queue is dropped and it resumes at the next
+     * keyframe, a short freeze instead of ever-later pictures.
+     */
+    viewerMaxQueueMs: number;
     /**
      * A new viewer starts at once on the current GOP when its keyframe arrived at most this long
      * ago, ms (0 = always wait for the next keyframe). Trades first-frame age for start time.
@@ -115,9 +124,10 @@ const schema = {
         ...WEBRTC_COMMON_PROPERTIES,
         maxViewersPerStream: { type: 'integer', default: 50, minimum: 1, maximum: 1000 },
         viewerQueuePackets: { type: 'integer', default: 400, minimum: 16 },
+        viewerMaxQueueMs: { type: 'integer', default: 250, minimum: 50, maximum: 5000 },
         fastStartMaxAgeMs: { type: 'integer', default: 300, minimum: 0, maximum: 5000 },
       },
-      required: [...WEBRTC_COMMON_REQUIRED, 'maxViewersPerStream', 'viewerQueuePackets', 'fastStartMaxAgeMs'],
+      required: [...WEBRTC_COMMON_REQUIRED, 'maxViewersPerStream', 'viewerQueuePackets', 'viewerMaxQueueMs', 'fastStartMaxAgeMs'],
     },
     recordings: {
       type: 'object',

@@ -1,12 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, RtpHeader, RtpPacket, type RTCRtpSender, type RTCRtpTransceiver } from 'werift';
 import type { RtpOut } from '../../codecs/rtp/index.js';
 import { ScopecastError } from '../../lib/errors.js';
 import { TypedEmitter } from '../../lib/typed-emitter.js';
 import { announceAddress, h264Codec, iceConfig, waitForGathering, type IceOptions } from '../../lib/webrtc.js';
 import { ntpFromUnixMs } from './ntp.js';
+import { DEFAULT_VIEWER_MAX_QUEUE_MS, VIEWER_PACING, ViewerSendQueue, type QueuedPacket } from './viewer-send-queue.js';
 
 export type WhepIceOptions = IceOptions;
+
+/** How a session is set up: its ICE settings and the bound on its send queue. */
+export interface WhepSessionOptions extends WhepIceOptions {
+  /**
+   * A frame waiting in a viewer's send queue longer than this means the viewer is behind: its
+   * queue is dropped and it resumes at the next keyframe, ms (config webrtc.viewerMaxQueueMs;
+   * default DEFAULT_VIEWER_MAX_QUEUE_MS).
+   */
+  viewerMaxQueueMs?: number;
+}
 
 export interface WhepSessionEvents extends Record<string, unknown[]> {
   /** The viewer's transport is up: media can flow. */
@@ -15,7 +27,6 @@ export interface WhepSessionEvents extends Record<string, unknown[]> {
   closed: [reason: 'deleted' | 'failed' | 'stream-ended' | 'server-closed' | 'slow' | 'revoked'];
 }
 
-const PACKETS_PER_TURN = 8;
 /**
  * Per-frame capture time in the RTP header. Chrome shows a remote frame's captureTime (and so our
  * latency badge) only from this extension or from sender reports mapped with an RTT, which a
@@ -49,6 +60,7 @@ export function checkOffer(sdp: string, maxBytes: number): void {
   if (!/H264\/90000/i.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'offer does not accept H.264');
 }
 
+/** One RTP packet of a queued frame, with the sequence number this viewer sees. */
 /**
  * One WHEP viewer: a werift peer connection with one send-only H.264 sender. Frames come from
  * the stream's shared packetizer; each viewer starts on a keyframe, keeps its own contiguous
@@ -59,16 +71,13 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   readonly stream: string;
   readonly createdAt = Date.now();
   readonly #pc: RTCPeerConnection;
-  readonly #maxInFlight: number;
   #sender: RTCRtpSender | null = null;
   #audioSender: RTCRtpSender | null = null;
-  #waitForKeyframe = true;
-  #seqSkipped = 0;
-  #inFlight = 0;
-  readonly #queue: Array<{ out: RtpOut; seq: number; wallClockMs: number | undefined; capture: Buffer | null }> = [];
-  #pacing = false;
-  #sentFrames = 0;
-  #skippedFrames = 0;
+  readonly #queue: ViewerSendQueue;
+  /** The pending drain of the send queue (a pacing timer, or the next turn when behind), if any. */
+  #drainTimer: { cancel: () => void } | null = null;
+  /** The abs-capture-time payload of the last frame sent (its packets share it). */
+  #capture: { wallClockMs: number; payload: Buffer } | null = null;
   #connected = false;
   #mediaFrom = Number.POSITIVE_INFINITY;
   #audioSeqSkipped = 0;
@@ -80,11 +89,11 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   #absCaptureTimeId: number | null = null;
   #closed = false;
 
-  private constructor(stream: string, pc: RTCPeerConnection, maxInFlight: number) {
+  private constructor(stream: string, pc: RTCPeerConnection, maxInFlight: number, maxQueueMs: number) {
     super();
     this.stream = stream;
     this.#pc = pc;
-    this.#maxInFlight = maxInFlight;
+    this.#queue = new ViewerSendQueue({ maxPackets: maxInFlight, maxQueueMs, ...VIEWER_PACING });
     pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected' && !this.#connected) {
         this.#connected = true;
@@ -95,17 +104,20 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
     });
   }
 
-  /** Negotiate from the viewer's offer; resolves with the session and its complete answer. */
-  static async create(stream: string, offer: string, ice: WhepIceOptions, maxInFlight: number): Promise<{ session: WhepSession; answer: string }> {
+  /**
+   * Negotiate from the viewer's offer; resolves with the session and its complete answer.
+   * maxInFlight: packets queued or in flight before the viewer is skipped to the next keyframe.
+   */
+  static async create(stream: string, offer: string, options: WhepSessionOptions, maxInFlight: number): Promise<{ session: WhepSession; answer: string }> {
     const pc = new RTCPeerConnection({
       codecs: {
         video: [h264Codec()],
         audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
       },
       headerExtensions: { video: [new RTCRtpHeaderExtensionParameters({ id: 9, uri: ABS_CAPTURE_TIME_URI })] },
-      ...iceConfig(ice),
+      ...iceConfig(options),
     });
-    const session = new WhepSession(stream, pc, maxInFlight);
+    const session = new WhepSession(stream, pc, maxInFlight, options.viewerMaxQueueMs ?? DEFAULT_VIEWER_MAX_QUEUE_MS);
     try {
       await pc.setRemoteDescription({ type: 'offer', sdp: offer });
     } catch (err) {
@@ -135,7 +147,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
       if (!/^a=rtpmap:\d+ H264\/90000/m.test(sdp)) throw new ScopecastError('SC_ERR_SDP', 'no common H.264 codec with packetization-mode=1');
       const ext = new RegExp(`^a=extmap:(\\d+)(?:/\\w+)? ${ABS_CAPTURE_TIME_URI.replace(/[./]/g, '\\$&')}\\s*$`, 'm').exec(sdp);
       session.#absCaptureTimeId = ext ? Number(ext[1]) : null;
-      return { session, answer: announceAddress(sdp, ice.announcedAddress) };
+      return { session, answer: announceAddress(sdp, options.announcedAddress) };
     } catch (err) {
       await session.close('server-closed');
       throw err instanceof ScopecastError ? err : new ScopecastError('SC_ERR_WEBRTC_NEGOTIATION', (err as Error).message.slice(0, 200));
@@ -143,15 +155,21 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   }
 
   get info(): Record<string, unknown> {
+    const q = this.#queue.stats;
     return {
       id: this.id,
       connected: this.#connected,
-      sentFrames: this.#sentFrames,
+      sentFrames: q.sentFrames,
       sentAudioPackets: this.#audioSent,
       firstFrameKeyframe: this.#firstFrameKeyframe,
       fastStartFrames: this.#fastStartFrames,
-      skippedFrames: this.#skippedFrames,
-      inFlight: this.#inFlight,
+      skippedFrames: q.skippedFrames,
+      /** Times the viewer's queue was dropped because a frame waited longer than viewerMaxQueueMs. */
+      lateSkips: q.lateSkips,
+      /** Times a frame was skipped because viewerQueuePackets were queued or in flight. */
+      capSkips: q.capSkips,
+      queuedPackets: q.queuedPackets,
+      inFlight: q.inFlight,
       ageMs: Date.now() - this.createdAt,
     };
   }
@@ -169,34 +187,19 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
   }
 
   get skippedFrames(): number {
-    return this.#skippedFrames;
+    return this.#queue.stats.skippedFrames;
   }
 
-  /** Send one frame (all its packets), or skip it if this viewer must wait for a keyframe. */
+  /**
+   * Queue one frame (all its packets) and send what is due, or skip it: this viewer waits for a
+   * keyframe, or it is behind (a frame waited too long, or too many packets are queued) and
+   * resumes at the next keyframe, for this viewer only.
+   */
   sendFrame(packets: readonly RtpOut[], keyframe: boolean, wallClockMs: number | undefined): void {
-    const sender = this.#sender;
-    if (this.#closed || !this.#connected || !sender || packets.length === 0 || Date.now() < this.#mediaFrom) return;
-    if (this.#waitForKeyframe && keyframe) this.#waitForKeyframe = false;
-    if (!this.#waitForKeyframe && this.#firstFrameKeyframe === null) this.#firstFrameKeyframe = keyframe;
-    if (!this.#waitForKeyframe && this.#inFlight + packets.length > this.#maxInFlight) {
-      // Behind: drop the rest of this GOP for this viewer only, resume at the next keyframe.
-      this.#waitForKeyframe = true;
-    }
-    if (this.#waitForKeyframe) {
-      this.#seqSkipped = (this.#seqSkipped + packets.length) & 0xffff;
-      this.#skippedFrames += 1;
-      return;
-    }
-    const capture = wallClockMs !== undefined && this.#absCaptureTimeId !== null ? absCaptureTime(wallClockMs) : null;
-    for (let i = 0; i < packets.length; i++) {
-      const out = packets[i]!;
-      // Every packet carries the frame's wall clock: werift stamps each send with "now", and a
-      // sender report built between two pacing turns must not pair an RTP time with that.
-      this.#queue.push({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs, capture });
-    }
-    this.#inFlight += packets.length;
-    if (!this.#pacing) this.#drain();
-    this.#sentFrames += 1;
+    if (this.#closed || !this.#connected || !this.#sender || packets.length === 0 || Date.now() < this.#mediaFrom) return;
+    const queued = this.#queue.push(packets, keyframe, wallClockMs, performance.now());
+    if (queued && this.#firstFrameKeyframe === null) this.#firstFrameKeyframe = keyframe;
+    if (queued && !this.#drainTimer) this.#drain();
   }
 
   /**
@@ -205,7 +208,7 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
    */
   sendAudio(out: RtpOut, wallClockMs: number | undefined): void {
     const sender = this.#audioSender;
-    if (this.#closed || !sender || this.#waitForKeyframe || Date.now() < this.#mediaFrom) return;
+    if (this.#closed || !sender || this.#queue.waitingForKeyframe || Date.now() < this.#mediaFrom) return;
     const header = new RtpHeader({ sequenceNumber: (out.sequenceNumber - this.#audioSeqSkipped) & 0xffff, timestamp: out.timestamp, marker: out.marker, payloadType: 0 });
     sender.sendRtp(new RtpPacket(header, out.payload)).catch(() => {});
     if (wallClockMs !== undefined) (sender as unknown as { ntpTimestamp: bigint }).ntpTimestamp = ntpFromUnixMs(wallClockMs);
@@ -218,38 +221,53 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
     this.#audioSeqSkipped = (this.#audioSeqSkipped + 1) & 0xffff;
   }
 
-  // Pacing: a keyframe is dozens of packets; sending them in small batches across event-loop
-  // turns keeps receivers (and our own socket buffers) from dropping the burst.
+  /** Send the packets the queue says are due; then drain again at the next packet's slot, or on the next turn when behind. */
   #drain(): void {
     const sender = this.#sender;
-    this.#pacing = false;
-    if (this.#closed || !sender) {
-      this.#queue.length = 0;
-      return;
-    }
-    for (let n = 0; n < PACKETS_PER_TURN; n++) {
-      const item = this.#queue.shift();
-      if (!item) return;
+    if (this.#closed || !sender) return;
+    const now = performance.now();
+    const { packets, wakeAt } = this.#queue.take(now);
+    for (const item of packets) {
       const header = new RtpHeader({ sequenceNumber: item.seq, timestamp: item.out.timestamp, marker: item.out.marker, payloadType: 0 });
-      if (item.capture && this.#absCaptureTimeId !== null) header.extensions = [{ id: this.#absCaptureTimeId, payload: item.capture }];
-      sender.sendRtp(new RtpPacket(header, item.out.payload)).then(
-        () => (this.#inFlight -= 1),
-        () => (this.#inFlight -= 1),
-      );
+      const capture = this.#captureFor(item.wallClockMs);
+      if (capture && this.#absCaptureTimeId !== null) header.extensions = [{ id: this.#absCaptureTimeId, payload: capture }];
+      const settled = (): void => this.#queue.settled();
+      sender.sendRtp(new RtpPacket(header, item.out.payload)).then(settled, settled);
       // Sender reports map this RTP time to the edge's ingest wall clock, not our send time.
-      // (werift keeps the field private in its types; it reads it when it builds each SR.)
+      // (werift keeps the field private in its types; it reads it when it builds each SR.) Every
+      // packet sets it: werift stamps each send with "now", and a sender report built between
+      // two drains must not pair an RTP time with that.
       if (item.wallClockMs !== undefined) (sender as unknown as { ntpTimestamp: bigint }).ntpTimestamp = ntpFromUnixMs(item.wallClockMs);
     }
-    if (this.#queue.length > 0) {
-      this.#pacing = true;
-      setImmediate(() => this.#drain());
+    if (wakeAt === null) return;
+    // Behind schedule: the next chunk after this turn's other I/O; else at the next packet's slot.
+    const drain = (): void => {
+      this.#drainTimer = null;
+      this.#drain();
+    };
+    if (wakeAt <= now) {
+      const immediate = setImmediate(drain);
+      this.#drainTimer = { cancel: () => clearImmediate(immediate) };
+    } else {
+      const timer = setTimeout(drain, Math.max(1, Math.ceil(wakeAt - now)));
+      this.#drainTimer = { cancel: () => clearTimeout(timer) };
     }
+  }
+
+  /** The abs-capture-time payload for a frame's wall clock (shared by the packets of one frame). */
+  #captureFor(wallClockMs: number | undefined): Buffer | null {
+    if (wallClockMs === undefined || this.#absCaptureTimeId === null) return null;
+    if (this.#capture?.wallClockMs !== wallClockMs) this.#capture = { wallClockMs, payload: absCaptureTime(wallClockMs) };
+    return this.#capture.payload;
   }
 
   /** End the peer connection. Idempotent; emits closed once. */
   async close(reason: WhepSessionEvents['closed'][0] = 'server-closed'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#drainTimer?.cancel();
+    this.#drainTimer = null;
+    this.#queue.clear();
     this.emit('closed', reason);
     await this.#pc.close().catch(() => {});
   }
