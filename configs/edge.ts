@@ -32,7 +32,10 @@ export interface EdgeConfig {
     maxConnections: number;
     /** A connection that has not sent publish (or play) this long after it opened is closed, ms (RTMPS: TLS included). */
     handshakeTimeoutMs: number;
-    /** A connection with no bytes either way for this long is closed, ms. */
+    /**
+     * A connection with no bytes either way for this long is closed, ms: a publisher gone silent
+     * (console frozen, cable pulled without a FIN) ends its stream within this time.
+     */
     idleTimeoutMs: number;
   };
   origin: {
@@ -125,7 +128,7 @@ const schema = {
         tlsPort: { type: 'integer', default: 0, minimum: 0, maximum: 65535 },
         maxConnections: { type: 'integer', default: 64, minimum: 1, maximum: 10000 },
         handshakeTimeoutMs: { type: 'integer', default: 5000, minimum: 100, maximum: 60000 },
-        idleTimeoutMs: { type: 'integer', default: 15000, minimum: 1000, maximum: 600000 },
+        idleTimeoutMs: { type: 'integer', default: 8000, minimum: 1000, maximum: 600000 },
       },
       required: ['host', 'port', 'publishGraceMs', 'tlsPort', 'maxConnections', 'handshakeTimeoutMs', 'idleTimeoutMs'],
     },
@@ -180,7 +183,7 @@ const schema = {
       properties: {
         ...WEBRTC_COMMON_PROPERTIES,
         connectTimeoutMs: { type: 'integer', default: 15000, minimum: 1000, maximum: 120000 },
-        silenceTimeoutMs: { type: 'integer', default: 10000, minimum: 1000, maximum: 120000 },
+        silenceTimeoutMs: { type: 'integer', default: 8000, minimum: 1000, maximum: 120000 },
       },
       required: [...WEBRTC_COMMON_REQUIRED, 'connectTimeoutMs', 'silenceTimeoutMs'],
     },

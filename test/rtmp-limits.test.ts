@@ -44,10 +44,11 @@ const announce = (cid: number, length: number, type = 9): Buffer => {
   return Buffer.concat([basic, h]);
 };
 
-t.test('config: rtmp limits default to 64 connections, 5 s to publish, 15 s idle; bounds are checked', async (t) => {
+t.test('config: rtmp limits default to 64 connections, 5 s to publish, 8 s idle (a silent publisher is found within 10 s); bounds are checked', async (t) => {
   const base = { origin: { ingestKey: TEST_INGEST_KEY }, auth: testAuthConfig() };
   const { maxConnections, handshakeTimeoutMs, idleTimeoutMs } = loadEdgeConfig(base).rtmp;
-  t.same({ maxConnections, handshakeTimeoutMs, idleTimeoutMs }, { maxConnections: 64, handshakeTimeoutMs: 5000, idleTimeoutMs: 15000 });
+  t.equal(loadEdgeConfig(base).webrtc.silenceTimeoutMs, 8000, 'a WHIP publisher sending no RTP is ended after 8 s too');
+  t.same({ maxConnections, handshakeTimeoutMs, idleTimeoutMs }, { maxConnections: 64, handshakeTimeoutMs: 5000, idleTimeoutMs: 8000 });
   t.throws(() => loadEdgeConfig({ ...base, rtmp: { maxConnections: 0, handshakeTimeoutMs: 10, idleTimeoutMs: 5 } }), {
     message: /maxConnections: must be >= 1[\s\S]*handshakeTimeoutMs: must be >= 100[\s\S]*idleTimeoutMs: must be >= 1000/,
   });
