@@ -89,7 +89,7 @@ t.test('edge webrtc config: defaults, unknown keys and bad ranges rejected', asy
   const required = { origin: { ingestKey: TEST_INGEST_KEY }, auth: testAuthConfig() };
   const c = loadEdgeConfig(required);
   t.equal(c.webrtc.enabled, true);
-  t.equal(c.webrtc.silenceTimeoutMs, 10_000);
+  t.equal(c.webrtc.silenceTimeoutMs, 8000, "a publisher sending no RTP is found within 10 s");
   t.same(c.webrtc.portRange, []);
   const err = t.throws(() => loadEdgeConfig({ ...required, webrtc: { portRange: [50000, 40000], trickle: true } })) as ScopecastError;
   t.equal(err.code, 'SC_ERR_CONFIG_INVALID');
