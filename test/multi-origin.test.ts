@@ -6,14 +6,16 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { freePort } from '../lib/net.js';
 import { build as buildOrigin, type OriginApp } from '../origin/index.js';
+import type { EdgeApp } from '../edge/index.js';
+import type { FfmpegProcess } from '../codecs/ffmpeg/index.js';
 import { WhepClient } from '../loadtest/whep-client.js';
 import { LlHlsClient } from '../loadtest/llhls-client.js';
 import { FaultProxy } from '../loadtest/fault-proxy.js';
 import { TEST_INGEST_KEY, bearer, testAuthConfig, testToken } from './helpers/auth.js';
-import { startRedis } from './helpers/redis.js';
+import { startRedis, type RedisServer } from './helpers/redis.js';
 import { eventually, publishTestSource } from './helpers/stack.js';
 import { newestPart, startTestEdge } from './helpers/tiers.js';
 
@@ -49,24 +51,48 @@ async function programDateTimes(url: string, stream: string, headers: Record<str
   return [...media.matchAll(/#EXT-X-PROGRAM-DATE-TIME:(\S+)/g)].map((m) => m[1]!);
 }
 
-t.test('a stream ingested on origin A plays on origin B; counts shared; end reaches B', async (t) => {
+interface Cluster {
+  redis: RedisServer;
+  a: { origin: OriginApp; url: string };
+  b: { origin: OriginApp; url: string };
+  edge: EdgeApp;
+  publisher: FfmpegProcess;
+  /** Where recordings and audit files of this cluster go. */
+  dir: string;
+  /** Viewer headers with a trainee token for the stream. */
+  trainee: Record<string, string>;
+}
+
+/**
+ * Redis, origins A and B on it, an edge pushing to A and a test source publishing `stream`,
+ * live on A when this returns; everything is closed by the test's teardown.
+ */
+async function startCluster(
+  t: Test,
+  stream: string,
+  options: { advertiseA?: (url: string) => Promise<string>; hlsB?: Record<string, unknown> } = {},
+): Promise<Cluster> {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const dir = mkdtempSync(join(tmpdir(), 'scopecast-multi-origin-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const a = await startOrigin(dir, 'origin-a', redis.url);
+  const a = await startOrigin(dir, 'origin-a', redis.url, options.advertiseA);
   t.teardown(() => a.origin.close());
-  const b = await startOrigin(dir, 'origin-b', redis.url);
+  const b = await startOrigin(dir, 'origin-b', redis.url, undefined, options.hlsB);
   t.teardown(() => b.origin.close());
   const rtmpPort = await freePort();
   const edge = await startTestEdge(dir, a.url, rtmpPort);
   t.teardown(() => edge.close());
-  const stream = 'multi1';
   const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
   t.teardown(() => publisher.close());
   const trainee = bearer('trainee', stream);
-
   await eventually(() => newestPart(a.url, stream, trainee), 30_000, 'stream live on origin A');
+  return { redis, a, b, edge, publisher, dir, trainee };
+}
+
+t.test('a stream ingested on origin A plays on origin B; counts shared; end reaches B', async (t) => {
+  const stream = 'multi1';
+  const { a, b, trainee, publisher, dir } = await startCluster(t, stream);
   const listed = await eventually(async () => {
     const body = (await (await fetch(`${b.url}/api/streams`, { headers: bearer('admin') })).json()) as { streams: Array<{ name: string; relayedFrom: string | null }> };
     return body.streams.find((s) => s.name === stream);
@@ -159,22 +185,8 @@ t.test('a stream ingested on origin A plays on origin B; counts shared; end reac
 });
 
 t.test('a pulled stream nobody watches is released; the owner going away ends the copy', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'scopecast-multi-origin-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const a = await startOrigin(dir, 'origin-a', redis.url);
-  t.teardown(() => a.origin.close());
-  const b = await startOrigin(dir, 'origin-b', redis.url);
-  t.teardown(() => b.origin.close());
-  const rtmpPort = await freePort();
-  const edge = await startTestEdge(dir, a.url, rtmpPort);
-  t.teardown(() => edge.close());
   const stream = 'multi2';
-  const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
-  t.teardown(() => publisher.close());
-  const trainee = bearer('trainee', stream);
-  await eventually(() => newestPart(a.url, stream, trainee), 30_000, 'stream live on origin A');
+  const { a, b, trainee, edge } = await startCluster(t, stream);
   await eventually(async () => ((await fetch(`${b.url}/hls/${stream}/index.m3u8`, { headers: trainee })).status === 200 ? true : undefined), 10_000, 'B serves it');
   t.equal(b.origin.registry.get(stream)?.state, 'live', 'B pulled it');
   // pullIdleSeconds 3: nobody asks, the pull stops and the copy ends.
@@ -193,22 +205,8 @@ t.test('a pulled stream nobody watches is released; the owner going away ends th
 });
 
 t.test('Redis down: a pulled stream keeps flowing on B; the directory refills after the restart', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'scopecast-multi-origin-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const a = await startOrigin(dir, 'origin-a', redis.url);
-  t.teardown(() => a.origin.close());
-  const b = await startOrigin(dir, 'origin-b', redis.url);
-  t.teardown(() => b.origin.close());
-  const rtmpPort = await freePort();
-  const edge = await startTestEdge(dir, a.url, rtmpPort);
-  t.teardown(() => edge.close());
   const stream = 'multi3';
-  const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
-  t.teardown(() => publisher.close());
-  const trainee = bearer('trainee', stream);
-  await eventually(() => newestPart(a.url, stream, trainee), 30_000, 'stream live on origin A');
+  const { a, b, trainee, redis } = await startCluster(t, stream);
   await eventually(() => newestPart(b.url, stream, trainee), 15_000, 'B pulled it');
 
   await redis.kill();
@@ -232,31 +230,21 @@ t.test('Redis down: a pulled stream keeps flowing on B; the directory refills af
 });
 
 t.test('the relay between origins breaks: B reconnects, its viewers keep one timeline', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'scopecast-multi-origin-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  let proxy: FaultProxy | null = null;
-  // B reaches A only through a fault proxy (A advertises the proxy's address).
-  const a = await startOrigin(dir, 'origin-a', redis.url, async (url) => {
-    proxy = new FaultProxy({ host: '127.0.0.1', port: Number(new URL(url).port) });
-    await proxy.listen();
-    return `http://127.0.0.1:${proxy.port}`;
-  });
-  const link = proxy! as FaultProxy;
-  t.teardown(() => link.close());
-  t.teardown(() => a.origin.close());
-  // Blocking reloads may wait out the whole outage (the default 6 s would answer 503 first).
-  const b = await startOrigin(dir, 'origin-b', redis.url, undefined, { blockingTimeoutMs: 15_000 });
-  t.teardown(() => b.origin.close());
-  const rtmpPort = await freePort();
-  const edge = await startTestEdge(dir, a.url, rtmpPort);
-  t.teardown(() => edge.close());
   const stream = 'multi4';
-  const publisher = publishTestSource(`rtmp://127.0.0.1:${rtmpPort}/live/${stream}?token=${testToken('publisher', stream)}`, { size: '320x180' });
-  t.teardown(() => publisher.close());
-  const trainee = bearer('trainee', stream);
-  await eventually(() => newestPart(a.url, stream, trainee), 30_000, 'stream live on origin A');
+  let link: FaultProxy | null = null;
+  const { a, b, trainee } = await startCluster(t, stream, {
+    // B reaches A only through a fault proxy (A advertises the proxy's address).
+    advertiseA: async (url) => {
+      const proxy = new FaultProxy({ host: '127.0.0.1', port: Number(new URL(url).port) });
+      t.teardown(() => proxy.close());
+      await proxy.listen();
+      link = proxy;
+      return `http://127.0.0.1:${proxy.port}`;
+    },
+    // Blocking reloads may wait out the whole outage (the default 6 s would answer 503 first).
+    hlsB: { blockingTimeoutMs: 15_000 },
+  });
+  const proxy = link! as FaultProxy;
   // A few parts first: the client below, like the loadtest's, wants a segment in its first playlist.
   await eventually(async () => ((await newestPart(b.url, stream, trainee)) ?? 0) >= 5 || undefined, 15_000, 'B pulled it');
   const media = async (): Promise<string> => (await fetch(`${b.url}/hls/${stream}/main/stream.m3u8`, { headers: trainee })).text();
@@ -274,14 +262,14 @@ t.test('the relay between origins breaks: B reconnects, its viewers keep one tim
   // A reset (the link dropped) and then a 7 s blackhole (the link hangs longer than the relay's
   // silence limit, 3 pings = 6 s: B must give the connection up and open a new one).
   const before = (await newestPart(b.url, stream, trainee))!;
-  link.resetAll();
+  proxy.resetAll();
   const afterReset = await eventually(async () => {
     const n = await newestPart(b.url, stream, trainee);
     return n !== undefined && n >= before + 10 ? n : undefined;
   }, 15_000, 'parts on B after the reset');
-  link.set({ blackhole: true });
+  proxy.set({ blackhole: true });
   await new Promise((r) => setTimeout(r, 7000));
-  link.set({ blackhole: false });
+  proxy.set({ blackhole: false });
   const restoredAt = Date.now();
   const resumed = await eventually(async () => {
     const n = await newestPart(b.url, stream, trainee);
