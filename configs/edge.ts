@@ -51,7 +51,7 @@ export interface EdgeConfig {
     /** One HTTP request's deadline, ms. */
     requestTimeoutMs: number;
     /**
-     * An upload with no answer after this long (or 4x the usual answer time, when that is longer)
+     * An upload with no answer after this long (or 3x the slowest recent answer, when that is longer)
      * is abandoned and sent again on a fresh connection, ms. After a 5G drop the old connection
      * sits in TCP retransmission backoff and would resume seconds after the link is back.
      */

@@ -10,7 +10,7 @@ export interface UplinkTarget {
   ingestKey: string;
   edgeId: string;
   requestTimeoutMs: number;
-  /** No answer after max(this, 4x the usual answer time): abandon and resend on a fresh connection. */
+  /** No answer after max(this, 3x the slowest recent answer): abandon and resend on a fresh connection. */
   stallTimeoutMs: number;
   retryMinMs: number;
   retryMaxMs: number;
@@ -66,8 +66,11 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
   #closed = false;
   #abort = new AbortController();
   #retryTimer: NodeJS.Timeout | null = null;
-  /** Moving average of how long a request takes to be answered, ms. */
-  #typicalMs = 100;
+  /**
+   * The slowest recent answer, ms, decaying by a tenth per request: an origin (or a box) that is
+   * slow now and then is not taken for a dead link, while a quiet link keeps a short deadline.
+   */
+  #slowAnswerMs = 100;
   /** Stalls of the item at the head of the queue. */
   #itemStalls = 0;
   #failures = 0;
@@ -195,8 +198,8 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
     void this.#send(item).then(
       () => {
         this.#sending = false;
-        // The usual answer time (slow 5G links answer slowly, and are not stalled for it).
-        this.#typicalMs += (Date.now() - started - this.#typicalMs) / 8;
+        // Slow 5G links and busy origins answer slowly, and are not stalled for it.
+        this.#slowAnswerMs = Math.max(Date.now() - started, this.#slowAnswerMs * 0.9);
         this.#failures = 0;
         this.#itemStalls = 0;
         this.#connected = true;
@@ -281,8 +284,8 @@ export class StreamUplink extends TypedEmitter<StreamUplinkEvents> {
   #request(url: string, init: { method: string; body?: Buffer; headers?: Record<string, string> }): Promise<Response> {
     const { stallTimeoutMs, requestTimeoutMs } = this.#target;
     // Each stall of the same item doubles its deadline: a link too slow for the deadline still
-    // gets the item through (and raises the usual answer time), a dead one is retried quickly.
-    const stallMs = Math.round(Math.min(requestTimeoutMs, Math.max(stallTimeoutMs, 4 * this.#typicalMs) * 2 ** Math.min(this.#itemStalls, 6)));
+    // gets the item through (and raises the slowest recent answer), a dead one is retried quickly.
+    const stallMs = Math.round(Math.min(requestTimeoutMs, Math.max(stallTimeoutMs, 3 * this.#slowAnswerMs) * 2 ** Math.min(this.#itemStalls, 6)));
     // Aborting an unanswered request destroys its connection: the retry opens a fresh one.
     const timeout = AbortSignal.timeout(stallMs);
     return fetch(url, {
