@@ -392,7 +392,8 @@ t.test('expert page in Chromium: WHEP refused or garbled falls back to LL-HLS; a
       const t0 = await page.evaluate(() => window.__scopecast?.currentTime ?? 0);
       // Progress, not speed: a starved CI box may decode slowly.
       await waitForSnapshot(page, 'ten frames decoded', () => ((window.__scopecast as ExpertDebugSnapshot | undefined)?.framesDecoded ?? 0) > 10, null, 20_000, consoleLines);
-      await sleep(200);
+      // The playhead moves on (bounded wait: a starved box may pause it for a moment).
+      await waitForSnapshot(page, 'the playhead advancing', (start) => (window.__scopecast?.currentTime ?? 0) > Number(start), String(t0), 20_000, consoleLines);
       const snap1 = (await page.evaluate(() => window.__scopecast)) as ExpertDebugSnapshot;
       t.ok(snap1.currentTime > t0, `currentTime advanced ${t0.toFixed(2)} -> ${snap1.currentTime.toFixed(2)}`);
       t.ok(snap1.framesDecoded > 10, `framesDecoded ${snap1.framesDecoded}`);
