@@ -251,7 +251,10 @@ t.test('annotations: expert draws, LL-HLS trainee shows it on its frame, surgeon
           judged = false;
           continue;
         }
-        t.ok(off >= 0 && off <= FRAME_MS, `the trainee drew it at playhead +${off.toFixed(1)} ms from its media time (one frame: ${FRAME_MS.toFixed(1)} ms)`);
+        // One frame is the interval the video actually showed there: presented frames of a 30 fps
+        // stream are 33.3 ms apart only on average (CI saw 34.4 ms and an overlay at +33.9 ms).
+        const frameMs = drawn.before === null ? FRAME_MS : Math.max(FRAME_MS, drawnAt - drawn.before);
+        t.ok(off >= 0 && off <= frameMs, `the trainee drew it at playhead +${off.toFixed(1)} ms from its media time (one frame: ${frameMs.toFixed(1)} ms)`);
       }
       t.ok(judged, 'a drawing reached the trainee ahead of its playhead');
     });
