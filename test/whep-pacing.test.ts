@@ -175,6 +175,35 @@ t.test('a frame already started is finished, never torn; only the frames behind 
   t.ok(queue.waitingForKeyframe);
 });
 
+t.test('a fast-start backlog (the GOP so far) on a slow loop is not taken for a viewer that fell behind', async (t) => {
+  // Regression (CI, test/whep fast start): the cached GOP went in as ordinary frames, all "queued
+  // now"; on a loaded loop it drained at the catch-up rate for longer than maxQueueMs, so the
+  // queue dropped it and the viewer's first second had a hole up to the next keyframe.
+  // A keyframe of 8 packets and 9 deltas of 2, 500 bytes each: 13,000 bytes, 130 ms at catch-up rate.
+  const gop = [{ packets: frame(0, 8, 500, 0), keyframe: true, wallClockMs: undefined }];
+  for (let i = 1; i <= 9; i++) gop.push({ packets: frame(8 + (i - 1) * 2, 2, 500, i * 3000), keyframe: false, wallClockMs: undefined });
+  const backlog = new ViewerSendQueue(EXACT);
+  t.equal(backlog.pushBacklog(gop, 0), 10);
+  t.equal(backlog.take(0).packets.length, 8, 'the keyframe goes out in the first burst');
+  t.ok(backlog.push(frame(26, 2, 500, 30000), false, undefined, 33), 'the live frame queues behind the backlog');
+  // The loop stalls until 300 ms: past maxQueueMs for "queued at 0", within it from the backlog's drain time.
+  t.same(backlog.take(300).packets.map((p) => p.seq), Array.from({ length: 20 }, (_, i) => 8 + i), 'the rest of the GOP and the live frame, contiguous');
+  t.match(backlog.stats, { sentFrames: 11, skippedFrames: 0, lateSkips: 0 });
+
+  // The same frames pushed one by one (what fast start did) are dropped at that turn.
+  const plain = new ViewerSendQueue(EXACT);
+  for (const f of gop) plain.push(f.packets, f.keyframe, undefined, 0);
+  plain.take(0);
+  t.same(plain.take(300).packets, [], 'without the allowance the backlog is expired');
+  t.equal(plain.stats.lateSkips, 1);
+
+  // A backlog over the memory cap is not queued at all: the viewer starts at the next keyframe.
+  const capped = new ViewerSendQueue({ ...EXACT, maxPackets: 16 });
+  t.equal(capped.pushBacklog(gop, 0), 0);
+  t.ok(capped.waitingForKeyframe);
+  t.match(capped.stats, { queuedPackets: 0, queuedFrames: 0 });
+});
+
 t.test('the packet count stays a memory cap: a transport that does not settle skips the viewer to the next keyframe', async (t) => {
   const queue = new ViewerSendQueue({ ...EXACT, maxPackets: 16 });
   t.ok(queue.push(frame(0, 10, 500, 0), true, undefined, 0));

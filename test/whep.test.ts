@@ -82,14 +82,24 @@ t.test('a viewer joining mid-GOP starts at once on the cached keyframe (fast sta
     client.on('frame', (f) => frames.push(f));
     await client.connect(`${stack.originUrl}/whep/us5`);
     await eventually(() => (frames.length >= 40 ? true : undefined), 20_000, '40 frames');
-    const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: Array<{ firstFrameKeyframe: boolean | null; fastStartFrames: number }> };
+    const info = (await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as {
+      sessions: Array<{ firstFrameKeyframe: boolean | null; fastStartFrames: number; lateSkips: number; capSkips: number }>;
+      streams: Array<{ staleFrames: number }>;
+    };
     const session = info.sessions[0]!;
     t.equal(session.firstFrameKeyframe, true, `viewer ${i}: the first frame sent is a keyframe`);
     started.push(session.fastStartFrames);
     const key = frames.findIndex((f) => f.keyframe);
     const got = frames.slice(key);
-    const gaps = got.slice(1).filter((f, j) => ((f.rtpTimestamp - got[j]!.rtpTimestamp) | 0) !== 3000).length;
-    t.equal(gaps, 0, `viewer ${i}: cached and live frames are one contiguous sequence (${session.fastStartFrames} cached)`);
+    const gaps = got.slice(1).filter((f, j) => ((f.rtpTimestamp - got[j]!.rtpTimestamp) | 0) !== 3000);
+    // A hole is allowed only where the origin says it skipped on purpose (media arriving stale from
+    // an overloaded edge, or this viewer's queue falling behind), and it must end on a keyframe.
+    const reported = { stale: info.streams[0]?.staleFrames ?? 0, late: session.lateSkips, cap: session.capSkips };
+    if (reported.stale + reported.late + reported.cap === 0) {
+      t.equal(gaps.length, 0, `viewer ${i}: cached and live frames are one contiguous sequence (${session.fastStartFrames} cached)`);
+    } else {
+      t.ok(gaps.every((f) => f.keyframe), `viewer ${i}: every hole ends on a keyframe (${gaps.length} holes; skips reported: ${JSON.stringify(reported)}; ${session.fastStartFrames} cached)`);
+    }
     await client.close();
     await eventually(async () => (((await (await fetch(`${stack.originUrl}/api/webrtc/sessions`, { headers: stack.auth('admin') })).json()) as { sessions: unknown[] }).sessions.length === 0 ? true : undefined), 5000, 'session gone');
     await new Promise((r) => setTimeout(r, 150 + i * 170)); // land at different points of the GOP

@@ -81,6 +81,8 @@ export class ViewerSendQueue {
   /** Virtual send clock, ms: when the paced link is free again. */
   #linkFreeAt = Number.NEGATIVE_INFINITY;
   #lastTakeAt = Number.NEGATIVE_INFINITY;
+  /** Until then frames count as queued at this time: a fast-start backlog is old on purpose. */
+  #backlogUntil = Number.NEGATIVE_INFINITY;
   #queuedFrames = 0;
   #sentFrames = 0;
   #skippedFrames = 0;
@@ -128,10 +130,32 @@ export class ViewerSendQueue {
     const queued: QueuedPacket[] = packets.map((out) => ({ out, seq: (out.sequenceNumber - this.#seqSkipped) & 0xffff, wallClockMs }));
     // An idle link may send one burst at once; a backlog keeps its schedule (see take).
     if (this.#frames.length === 0) this.#linkFreeAt = Math.max(this.#linkFreeAt, now - this.#options.burstBytes / this.#options.paceBytesPerMs);
-    this.#frames.push({ packets: queued, next: 0, queuedAt: now });
+    this.#frames.push({ packets: queued, next: 0, queuedAt: Math.max(now, this.#backlogUntil) });
     this.#queuedPackets += queued.length;
     this.#queuedFrames += 1;
     return true;
+  }
+
+  /**
+   * Queue a deliberate backlog at once (a fast start: the current GOP from its keyframe). It is
+   * old on purpose, and a slow loop drains it at the catch-up rate only, so the age cap counts
+   * from the time that rate needs for it: this backlog and the frames queued behind it meanwhile
+   * are not taken for a viewer that fell behind. A backlog over the memory cap is not queued at
+   * all (the viewer starts at the next keyframe instead of on half a GOP). Returns how many
+   * frames were queued.
+   */
+  pushBacklog(frames: ReadonlyArray<{ packets: readonly RtpOut[]; keyframe: boolean; wallClockMs: number | undefined }>, now: number): number {
+    let bytes = 0;
+    let packets = 0;
+    for (const f of frames) for (const p of f.packets) {
+      bytes += p.payload.length;
+      packets += 1;
+    }
+    if (this.#queuedPackets + this.#inFlight + packets > this.#options.maxPackets) return 0;
+    this.#backlogUntil = now + bytes / this.#options.catchUpBytesPerMs;
+    let queued = 0;
+    for (const f of frames) if (this.push(f.packets, f.keyframe, f.wallClockMs, now)) queued += 1;
+    return queued;
   }
 
   /**

@@ -181,9 +181,12 @@ export class WhepSession extends TypedEmitter<WhepSessionEvents> {
 
   /** Start on frames already sent to others: the current GOP from its keyframe (oldest first). */
   fastStart(frames: ReadonlyArray<{ packets: RtpOut[]; keyframe: boolean; wallClockMs: number | undefined }>): void {
-    if (!this.awaitingFirstFrame || !frames[0]?.keyframe) return;
-    for (const f of frames) this.sendFrame(f.packets, f.keyframe, f.wallClockMs);
-    this.#fastStartFrames = frames.length;
+    if (!this.awaitingFirstFrame || !frames[0]?.keyframe || !this.#sender) return;
+    const queued = this.#queue.pushBacklog(frames, performance.now());
+    if (queued === 0) return;
+    this.#firstFrameKeyframe = true;
+    this.#fastStartFrames = queued;
+    if (!this.#drainTimer) this.#drain();
   }
 
   get skippedFrames(): number {
