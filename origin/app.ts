@@ -52,13 +52,15 @@ export async function build(input: unknown): Promise<OriginApp> {
   const metrics = new OriginMetrics();
   let closing = false;
 
+  // Read once: the server's certificate and the CA the cluster's outbound pulls trust.
+  const tlsFiles = readTlsFiles('origin', config.tls);
   const app = Fastify({
     logger: tierLoggerOptions(config.logLevel),
     forceCloseConnections: true,
     // Media bodies are buffers; JSON bodies stay small.
     bodyLimit: 64 * 1024,
     // HTTPS (and WSS on /ws) when tls.certFile is set; an unreadable file fails the build here.
-    ...fastifyTlsOptions(config.http, readTlsFiles('origin', config.tls).server),
+    ...fastifyTlsOptions(config.http, tlsFiles.server),
   });
   installErrorHandler(app);
   applyHttpLimits(app.server, ORIGIN_HTTP_LIMITS);
@@ -118,6 +120,7 @@ export async function build(input: unknown): Promise<OriginApp> {
   const cluster = new OriginCluster({
     config,
     registry,
+    trustedCa: tlsFiles.client,
     latency,
     webrtcSessions: (stream) => webrtcSessions.get(stream) ?? 0,
     log: app.log,

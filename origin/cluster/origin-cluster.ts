@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { Agent, type Dispatcher } from 'undici';
 import type { OriginConfig } from '../../configs/index.js';
-import { readTlsFiles } from '../../configs/index.js';
+import type { TlsFiles } from '../../configs/index.js';
 import { ScopecastError } from '../../lib/errors.js';
 import { tlsConnectOptions } from '../../lib/tls.js';
 import type { LatencyBook } from '../latency/latency-book.js';
@@ -17,6 +17,8 @@ import { StreamPull } from './stream-pull.js';
 export interface OriginClusterOptions {
   config: Readonly<OriginConfig>;
   registry: StreamRegistry;
+  /** The CA outbound pulls trust (tls.caFile, read by the caller); undefined = the system's. */
+  trustedCa: TlsFiles['client'];
   latency: LatencyBook;
   /** WebRTC sessions on this origin for a stream (viewers that may not report latency). */
   webrtcSessions: (stream: string) => number;
@@ -62,8 +64,7 @@ export class OriginCluster {
       ? new ClusterDirectory({ url: config.redisUrl, self: { id: this.id, url: config.cluster.advertiseUrl }, ttlMs: heartbeatMs * 3, ...(options.onRedisError ? { onError: options.onRedisError } : {}) })
       : null;
     if (!this.#directory) return;
-    const ca = readTlsFiles('origin', config.tls).client;
-    this.#dispatcher = new Agent({ connect: tlsConnectOptions(ca), bodyTimeout: 0 });
+    this.#dispatcher = new Agent({ connect: tlsConnectOptions(options.trustedCa), bodyTimeout: 0 });
     const onStarted = (stream: LiveStream): void => {
       if (!stream.relayedFrom) this.#beat();
     };
