@@ -27,6 +27,7 @@ export async function newestPart(originUrl: string, stream: string, headers: Rec
   if (!master?.ok) return undefined;
   const rendition = /^(\w+)\/stream\.m3u8$/m.exec(await master.text())?.[1];
   const media = await (await fetch(`${originUrl}/hls/${stream}/${rendition}/stream.m3u8`, { headers })).text();
-  const parts = [...media.matchAll(/part_(\d+)\.m4s/g)].map((m) => Number(m[1]));
+  // EXT-X-PART lines only: the preload hint names a part that does not exist yet.
+  const parts = [...media.matchAll(/^#EXT-X-PART:.*URI="part_(\d+)\.m4s"/gm)].map((m) => Number(m[1]));
   return parts.length ? Math.max(...parts) : undefined;
 }
