@@ -111,10 +111,10 @@ async function mediaPlaylist(originUrl: string): Promise<{ url: string; text: st
 }
 
 /** A viewer's request: its status and body, or status 0 if the connection was dropped unanswered. */
-function answer(url: string): Promise<{ status: number; body: string }> {
+function answer(url: string): Promise<{ status: number; body: string; retryAfter: string | null }> {
   return fetch(url, { headers: trainee() }).then(
-    async (res) => ({ status: res.status, body: await res.text() }),
-    (err: Error) => ({ status: 0, body: `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}` }),
+    async (res) => ({ status: res.status, body: await res.text(), retryAfter: res.headers.get('retry-after') }),
+    (err: Error) => ({ status: 0, body: `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}`, retryAfter: null }),
   );
 }
 
@@ -299,12 +299,13 @@ t.test('origin first, while a console is live: parked LL-HLS request answered, r
 
   await sigtermAndExit(t, s.origin, [['HTTP', s.originPort]]);
   for (const p of parked) {
-    const { status, body } = await p.answer;
+    const { status, body, retryAfter } = await p.answer;
     // Released by the shutdown (the origin's own 60 s timeout is far off): any HTTP status, not a dropped connection.
     t.ok(status >= 200, `${p.url.slice(p.url.lastIndexOf('/') + 1)}: answered during shutdown with HTTP ${status} ${body.slice(0, 100)}`);
     // Retryable, not "gone": a player asks again (another origin) instead of skipping media.
     t.equal(status, 503, 'a retryable 503');
     t.match(body, /SC_ERR_SHUTTING_DOWN/, 'saying the origin is shutting down');
+    t.equal(retryAfter, '1', 'and when to ask again (Retry-After: 1)');
   }
   await checkOriginRecording(t, s);
 
