@@ -49,7 +49,8 @@ export interface ViewerLoadOptions {
   settleS: number;
   /** Worker threads for the LL-HLS viewers. */
   hlsWorkers: number;
-  source: { size: string; fps: number };
+  /** The console: clip = a short clip encoded once and looped with -c copy; live = SyntheticConsole. */
+  source: { size: string; fps: number; kind: 'clip' | 'live' };
   /** Aim at a running origin instead of starting a stack. */
   external: { originUrl: string; stream: string; token: string; whepToken: string; originPid: number | null } | null;
   logLevel: 'error' | 'warn' | 'info';
@@ -240,7 +241,7 @@ export async function runViewerLoad(o: ViewerLoadOptions, ctx: RunContext): Prom
   const setup = [
     o.external
       ? `Target: running origin ${o.external.originUrl}, stream ${o.external.stream}${o.external.originPid === null ? ' (no --origin-pid: origin CPU/RSS not sampled)' : `, origin pid ${o.external.originPid}`}.`
-      : `Stack as child processes on loopback: synthetic console ${o.source.size}p${o.source.fps} (x264 ultrafast 4 Mbit/s + AAC, its own process) -> edge (bin/edge.ts; endoscopy-1080p profile: 1280x720p30 x264 re-encode, 200 ms CMAF parts) -> origin (bin/origin.ts; LL-HLS 200 ms parts, blocking reload; WHEP via werift). Auth on: every request carries a bearer token.`,
+      : `Stack as child processes on loopback: ${o.source.kind === 'clip' ? `console: a 10 s ${o.source.size}p${o.source.fps} test-pattern clip (x264 ultrafast 4 Mbit/s + AAC) encoded once, then published in a loop with -c copy (a stand-in for console hardware that takes ~1 % of a core instead of ~20 %; --console live paints and encodes every frame)` : `synthetic console ${o.source.size}p${o.source.fps} (x264 ultrafast 4 Mbit/s + AAC, painted and encoded live)`}, its own process -> edge (bin/edge.ts; endoscopy-1080p profile: 1280x720p30 x264 re-encode, 200 ms CMAF parts) -> origin (bin/origin.ts; LL-HLS 200 ms parts, blocking reload; WHEP via werift). Auth on: every request carries a bearer token.`,
     `Viewers: ${o.hls} LL-HLS in ${hlsWorkers.length} worker thread(s) (undici keep-alive pool, blocking playlist reload + each part fetched as listed, like hls.js in low-latency mode) and ${o.whep} WHEP (werift, ${whepWorker ? '1 worker thread' : 'none'}), all in this process. Baseline: 1 + 1 viewers, ${o.baselineS} s after ${o.settleS} s warm-up; ramp: joins spread over ${o.rampS} s + ${o.settleS} s settle; load: ${o.durationS} s.`,
     'Latency, LL-HLS: part fully arrived at the viewer - ingest wall clock of its first frame (EXT-X-PROGRAM-DATE-TIME of its segment + the parts before it); it includes the part\'s own duration (~200 ms) but no decoding and no player hold-back: 500 decoders would not fit on 2 cores, so no viewer decodes. WHEP: frame reassembled from RTP - its edge ingest wall clock from the RTCP sender reports. Origin, edge and viewers share this machine\'s clock.',
     `Machine: ${nCpu} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}; CPUs ${busyBefore === null ? '?' : fmtPct(busyBefore)} busy in the second before the run (other work on the box), 1-min load average ${loadBefore.toFixed(1)}; during the load window the whole machine was ${fmtPct(system.loadPct)} busy (baseline ${fmtPct(system.baselinePct)}), of which processes outside this run used ${fmtPct(otherWork.loadPct)} of one core (baseline ${fmtPct(otherWork.baselinePct)}).`,

@@ -3,8 +3,10 @@
 //
 // Viewers (default):
 //   npm run loadtest -- --hls 500 --whep 20 --duration 60 [--baseline 15 --ramp 10 --settle 5
-//     --hls-workers 2 --source-size 1280x720 --fps 30]
-//   Starts origin, edge and a synthetic console as child processes, measures 1 LL-HLS + 1 WHEP
+//     --hls-workers 2 --source-size 1280x720 --fps 30 --console clip|live]
+//   Starts origin, edge and a console as child processes (clip: a 10 s clip encoded once and
+//   published in a loop, so the console's encoder does not take the origin's CPU; live: the
+//   painted, barcode-stamped SyntheticConsole), measures 1 LL-HLS + 1 WHEP
 //   viewer, ramps to the requested counts and measures again: latency p50/p95/p99/max per viewer
 //   class, the p95 rise with PASS/FAIL against 300 ms, errors by kind, CPU and RSS of every process
 //   (the origin's from /proc/<pid>), the load test's own CPU.
@@ -30,7 +32,7 @@ import { runCycles } from './loadtest-cycles.js';
 import { runViewerLoad } from './loadtest-load.js';
 
 const USAGE = `usage: npm run loadtest -- [--hls N --whep N --duration S --baseline S --ramp S --settle S --hls-workers N
-                           --source-size WxH --fps N --log-level error|warn|info --out-dir DIR]
+                           --source-size WxH --fps N --console clip|live --log-level error|warn|info --out-dir DIR]
                            [--origin URL --stream NAME --token JWT --whep-token JWT --origin-pid PID]
        npm run loadtest -- --cycles N [--min-publish-ms MS --publish-grace-ms MS --unpublish alternate|clean|kill]`;
 
@@ -57,6 +59,7 @@ const OPTIONS = {
   'hls-workers': { type: 'string' },
   'source-size': { type: 'string', default: '1280x720' },
   fps: { type: 'string', default: '30' },
+  console: { type: 'string', default: 'clip' },
   origin: { type: 'string' },
   stream: { type: 'string' },
   token: { type: 'string' },
@@ -130,6 +133,7 @@ async function run(): Promise<RunOutput> {
   if (hls + whep === 0) usage('--hls and --whep are both 0: nothing to load');
   const size = args['source-size'];
   if (!/^\d+x\d+$/.test(size)) usage(`--source-size ${size}: WxH, e.g. 1280x720`);
+  const consoleKind = args.console === 'clip' || args.console === 'live' ? args.console : usage(`--console ${args.console}: clip or live`);
   let external = null;
   if (args.origin !== undefined) {
     const stream = args.stream;
@@ -154,7 +158,7 @@ async function run(): Promise<RunOutput> {
       rampS: int('ramp', 0),
       settleS: int('settle', 0),
       hlsWorkers: args['hls-workers'] === undefined ? (hls >= 100 ? 2 : 1) : int('hls-workers', 1),
-      source: { size, fps: int('fps', 1) },
+      source: { size, fps: int('fps', 1), kind: consoleKind },
       external,
       logLevel,
     },

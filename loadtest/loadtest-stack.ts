@@ -25,7 +25,7 @@ const START_TIMEOUT_MS = 90_000;
 export interface ChildStackOptions {
   stream: string;
   /** Start a synthetic console publishing the stream (the viewer load test); off for cycles. */
-  console?: { size: string; fps: number } | null;
+  console?: { size: string; fps: number; kind?: 'clip' | 'live' } | null;
   /** Edge rtmp.publishGraceMs; undefined = the edge's default. */
   publishGraceMs?: number;
   /** logLevel of both tiers (their logs are kept only as a tail for error messages). */
@@ -151,7 +151,8 @@ export class ChildStack {
     await waitForPort('127.0.0.1', this.#rtmpPort, 10_000);
     const source = this.#options.console;
     if (source) {
-      this.#spawn('console', [join(ROOT, 'bin/synthetic-console.ts'), this.publishUrl, '--size', source.size, '--fps', String(source.fps)]);
+      const clip = source.kind === 'clip' ? ['--clip', '10'] : [];
+      this.#spawn('console', [join(ROOT, 'bin/synthetic-console.ts'), this.publishUrl, '--size', source.size, '--fps', String(source.fps), ...clip]);
     }
   }
 
