@@ -27,6 +27,12 @@ export interface OriginConfig {
     blockingTimeoutMs: number;
     /** How long an ended stream's playlist stays served (with EXT-X-ENDLIST), s. */
     endedRetentionSeconds: number;
+    /**
+     * How long one LL-HLS response may take to send, ms (from its first byte, not counting a
+     * blocking wait). Longer = the viewer stopped reading (a laptop asleep, a dead link): its
+     * connection is closed instead of holding a socket and a buffered segment until TCP gives up.
+     */
+    stalledReaderTimeoutMs: number;
   };
   webrtc: WebRtcCommonConfig & {
     /** WebRTC viewers per stream. */
@@ -113,8 +119,9 @@ const schema = {
         partHoldBackParts: { type: 'number', default: 3, minimum: 2, maximum: 20 },
         blockingTimeoutMs: { type: 'integer', default: 6000, minimum: 100, maximum: 60000 },
         endedRetentionSeconds: { type: 'integer', default: 60, minimum: 0 },
+        stalledReaderTimeoutMs: { type: 'integer', default: 30000, minimum: 1000, maximum: 600000 },
       },
-      required: ['windowSegments', 'partHoldBackParts', 'blockingTimeoutMs', 'endedRetentionSeconds'],
+      required: ['windowSegments', 'partHoldBackParts', 'blockingTimeoutMs', 'endedRetentionSeconds', 'stalledReaderTimeoutMs'],
     },
     webrtc: {
       type: 'object',

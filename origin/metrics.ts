@@ -39,6 +39,12 @@ export class OriginMetrics {
     buckets: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10],
     registers: [this.registry],
   });
+  readonly hlsStalledReaders = new Counter({
+    name: 'scopecast_hls_stalled_readers_total',
+    help: 'LL-HLS connections closed because a response could not be sent within hls.stalledReaderTimeoutMs (the viewer stopped reading)',
+    registers: [this.registry],
+  });
+
   readonly hlsRequests = new Counter({
     name: 'scopecast_hls_requests_total',
     help: 'LL-HLS requests by kind and outcome',

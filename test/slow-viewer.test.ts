@@ -151,7 +151,9 @@ async function startChildViewer(t: Teardownable, stack: Stack): Promise<{ owned:
 }
 
 t.test("slow LL-HLS and WebRTC viewers do not raise the other viewers' latency; the origin holds a bounded amount for them", async (t) => {
-  const stack = await startStack();
+  // The slow and stalled readers must stay for the whole run (each window measures them): the
+  // origin's stalled-reader deadline (test/stalled-reader) is set beyond it.
+  const stack = await startStack({ originHls: { stalledReaderTimeoutMs: 600_000 } });
   t.teardown(() => stack.close());
   const source = new SyntheticConsole({ url: stack.rtmpUrl(STREAM), width: 1280, height: 720 });
   source.start();

@@ -34,6 +34,8 @@ export interface StackOptions {
   ingestKey?: string;
   /** Overrides for the edge's webrtc (WHIP) section; ICE stays on loopback. */
   edgeWebrtc?: Record<string, unknown>;
+  /** Overrides for the origin's hls section. */
+  originHls?: Record<string, unknown>;
   /** Overrides for the origin's webrtc (WHEP) section; ICE stays on loopback. */
   originWebrtc?: Record<string, unknown>;
   /** Route the edge's uplink (ingest and control link) through a FaultProxy (stack.uplink). */
@@ -58,7 +60,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const origin = await buildOrigin({
     http: { host: '127.0.0.1', port: 0 },
     ingest: { keys: [key] },
-    hls: { endedRetentionSeconds: options.endedRetentionSeconds ?? 60 },
+    hls: { endedRetentionSeconds: options.endedRetentionSeconds ?? 60, ...options.originHls },
     recordings: { dir: join(workDir, 'origin-recordings') },
     ...(options.tls?.origin ? { tls: options.tls.origin } : {}),
     auth: testAuthConfig(),
