@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { InvalidStateError } from '../lib/errors.js';
 import { TypedEmitter } from '../lib/typed-emitter.js';
 import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
-import { resolveConsoleOptions, type ResolvedConsoleOptions, type SyntheticConsoleEvents, type SyntheticConsoleOptions } from './synthetic-console.js';
+import { consoleVideoEncoderArgs, resolveConsoleOptions, type ResolvedConsoleOptions, type SyntheticConsoleEvents, type SyntheticConsoleOptions } from './synthetic-console.js';
 
 export interface ClipConsoleOptions extends SyntheticConsoleOptions {
   /** Length of the looped clip, s (whole GOPs of 1 s). Default 10. */
@@ -24,13 +24,7 @@ export interface ClipConsoleOptions extends SyntheticConsoleOptions {
 export function clipRecordArgs(o: ResolvedConsoleOptions, seconds: number, file: string): string[] {
   const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${o.width}x${o.height}:rate=${o.fps}`];
   if (o.audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
-  args.push(
-    '-map', '0:v:0',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
-    '-g', String(o.fps), '-keyint_min', String(o.fps), '-bf', '0',
-    '-b:v', `${o.bitrateKbps}k`, '-maxrate', `${o.bitrateKbps}k`, '-bufsize', `${Math.max(1, Math.round(o.bitrateKbps / 2))}k`,
-    '-pix_fmt', 'yuv420p',
-  );
+  args.push('-map', '0:v:0', ...consoleVideoEncoderArgs(o));
   if (o.audio) args.push('-map', '1:a:0', '-c:a', 'aac', '-b:a', '96k', '-ac', '1');
   args.push('-t', String(seconds), '-y', '-f', 'flv', file);
   return args;

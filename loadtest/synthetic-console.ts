@@ -63,6 +63,16 @@ const VIDEO_THREAD_QUEUE = 4;
 /** How far the video timeline is shifted ahead of the audio one (see syntheticConsoleArgs). */
 const AUDIO_LEAD_S = 1;
 
+/** A console's H.264: x264 ultrafast zerolatency, 1 s GOP, no B-frames, capped bitrate (shared with the clip console). */
+export function consoleVideoEncoderArgs(r: ResolvedConsoleOptions): string[] {
+  return [
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
+    '-g', String(r.fps), '-keyint_min', String(r.fps), '-bf', '0',
+    '-b:v', `${r.bitrateKbps}k`, '-maxrate', `${r.bitrateKbps}k`, '-bufsize', `${Math.max(1, Math.round(r.bitrateKbps / 2))}k`,
+    '-pix_fmt', 'yuv420p',
+  ];
+}
+
 /** Pure argument builder: raw frames on stdin (+ live sine) -> x264/AAC -> FLV over RTMP. */
 export function syntheticConsoleArgs(o: SyntheticConsoleOptions): string[] {
   const r = resolveConsoleOptions(o);
@@ -92,14 +102,7 @@ export function syntheticConsoleArgs(o: SyntheticConsoleOptions): string[] {
     // Input 1: a tone paced in real time (-re applies to this input only).
     args.push('-thread_queue_size', '64', '-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
   }
-  args.push(
-    '-map', '0:v:0',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
-    '-g', String(r.fps), '-keyint_min', String(r.fps), '-bf', '0',
-    '-b:v', `${r.bitrateKbps}k`, '-maxrate', `${r.bitrateKbps}k`, '-bufsize', `${Math.max(1, Math.round(r.bitrateKbps / 2))}k`,
-    '-pix_fmt', 'yuv420p',
-    '-fps_mode', 'passthrough',
-  );
+  args.push('-map', '0:v:0', ...consoleVideoEncoderArgs(r), '-fps_mode', 'passthrough');
   if (r.audio) args.push('-map', '1:a:0', '-c:a', 'aac', '-b:a', '96k', '-ac', '1');
   args.push(
     // Never hold packets long waiting for the other stream when interleaving.

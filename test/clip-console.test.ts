@@ -1,28 +1,16 @@
 // The load test's clip console: a clip encoded once, published in a loop without re-encoding.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
+import { freePort } from '../lib/net.js';
 import { ClipConsole, clipLoopArgs, clipRecordArgs } from '../loadtest/clip-console.js';
 import { resolveConsoleOptions } from '../loadtest/synthetic-console.js';
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const clipDirs = async (): Promise<string[]> => (await readdir(tmpdir())).filter((d) => d.startsWith('scopecast-clip-'));
 

@@ -1,21 +1,9 @@
-import { createServer } from 'node:net';
 import t from 'tap';
 import { FfmpegProcess, type FfmpegExit } from '../codecs/ffmpeg/index.js';
 import { drawStamp } from '../codecs/barcode/index.js';
 import { SyntheticConsole, StampReader, syntheticConsoleArgs, stampReaderArgs, type StampSample } from '../loadtest/index.js';
 import { processGone } from './helpers/process.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../lib/net.js';
 
 function valueAfter(args: readonly string[], flag: string, from = 0): string | undefined {
   const i = args.indexOf(flag, from);
