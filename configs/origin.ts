@@ -28,9 +28,10 @@ export interface OriginConfig {
     /** How long an ended stream's playlist stays served (with EXT-X-ENDLIST), s. */
     endedRetentionSeconds: number;
     /**
-     * How long one LL-HLS response may take to send, ms (from its first byte, not counting a
-     * blocking wait). Longer = the viewer stopped reading (a laptop asleep, a dead link): its
-     * connection is closed instead of holding a socket and a buffered segment until TCP gives up.
+     * While LL-HLS responses wait to go out on a connection, one must finish within this many ms
+     * of the first starting or the last finishing (a blocking wait does not count). Longer = the
+     * viewer stopped reading (a laptop asleep, a dead link): the connection is closed instead of
+     * holding a socket and buffered segments until TCP gives up.
      */
     stalledReaderTimeoutMs: number;
   };

@@ -1,5 +1,4 @@
-import type { Socket } from 'node:net';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ScopecastError } from '../lib/errors.js';
 import { assertStreamName, isStreamName } from '../lib/stream-name.js';
 import type { OriginConfig } from '../configs/index.js';
@@ -7,6 +6,7 @@ import type { OriginMetrics } from './metrics.js';
 import type { StreamRegistry } from './streams/registry.js';
 import type { Rendition } from './hls/rendition.js';
 import { writeMasterPlaylist } from './hls/playlist.js';
+import { SendDeadlines } from './hls/send-deadlines.js';
 import { VIEWER_ROLES, streamParam, denial, type AccessControl } from '../lib/security/access.js';
 
 export interface HlsPluginOptions {
@@ -60,46 +60,15 @@ export async function hlsPlugin(app: FastifyInstance, options: HlsPluginOptions)
     return payload;
   });
 
-  // A viewer that stopped reading (a laptop asleep, a dead 5G link) would keep its socket and
-  // buffered segments here until TCP gives up (~15 min). One deadline per connection: while
-  // responses are waiting to go out on it (a blocking wait is over), one must finish within
-  // stalledReaderTimeoutMs of the first starting or the last finishing, else the connection ends.
-  // Per connection, not per response: pipelined responses queued behind a stuck one never see
-  // their own 'close'.
+  // A viewer that stopped reading is disconnected (see SendDeadlines); a blocking wait is not stalling.
   const stalledMs = config.hls.stalledReaderTimeoutMs;
-  const sending = new WeakMap<Socket, { timer: NodeJS.Timeout | null; pending: number }>();
-  const arm = (socket: Socket, state: { timer: NodeJS.Timeout | null; pending: number }, route: string | undefined, log: FastifyBaseLogger): void => {
-    state.timer = setTimeout(() => {
-      state.timer = null;
-      if (socket.destroyed) return;
-      metrics.hlsStalledReaders.inc();
-      log.warn({ route, ms: stalledMs, pending: state.pending }, 'LL-HLS viewer stopped reading: connection closed');
-      socket.destroy();
-    }, stalledMs);
-  };
+  const deadlines = new SendDeadlines(stalledMs, (pending) => {
+    metrics.hlsStalledReaders.inc();
+    app.log.warn({ ms: stalledMs, pending }, 'LL-HLS viewer stopped reading: connection closed');
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('access-control-allow-origin', '*');
-    const socket = request.raw.socket;
-    // Gone already (a parked request released after its client left): its 'close' has fired.
-    if (socket.destroyed) return;
-    let state = sending.get(socket);
-    if (!state) {
-      const fresh = { timer: null as NodeJS.Timeout | null, pending: 0 };
-      sending.set(socket, (state = fresh));
-      socket.once('close', () => {
-        if (fresh.timer) clearTimeout(fresh.timer);
-        fresh.timer = null;
-      });
-    }
-    const watched = state;
-    watched.pending += 1;
-    if (!watched.timer) arm(socket, watched, request.routeOptions.url, request.log);
-    reply.raw.once('finish', () => {
-      watched.pending -= 1;
-      if (watched.timer) clearTimeout(watched.timer);
-      watched.timer = null;
-      if (watched.pending > 0 && !socket.destroyed) arm(socket, watched, request.routeOptions.url, request.log);
-    });
+    deadlines.track(request.raw.socket, reply.raw);
   });
 
   const findRendition = (params: RenditionParams): Rendition => {
