@@ -27,8 +27,8 @@ try {
     console.error(`publisher stopped: ${exit.stderrTail || `code ${exit.code}`}`);
     process.exit(1);
   });
-  const started = source.start();
-  if (started) started.catch((err: Error) => exitOnStartupError(err));
+  // The clip console starts asynchronously (it encodes its clip first); the live one at once.
+  Promise.resolve(source.start()).catch((err: unknown) => exitOnStartupError(err));
   closeOnSignal(() => source.close());
 } catch (err) {
   exitOnStartupError(err);

@@ -12,8 +12,11 @@ import { TypedEmitter } from '../lib/typed-emitter.js';
 import { FfmpegProcess } from '../codecs/ffmpeg/index.js';
 import { consoleVideoEncoderArgs, resolveConsoleOptions, type ResolvedConsoleOptions, type SyntheticConsoleEvents, type SyntheticConsoleOptions } from './synthetic-console.js';
 
+/** The looped clip's default length, s. */
+export const DEFAULT_CLIP_SECONDS = 10;
+
 export interface ClipConsoleOptions extends SyntheticConsoleOptions {
-  /** Length of the looped clip, s (whole GOPs of 1 s). Default 10. */
+  /** Length of the looped clip, s (whole GOPs of 1 s). Default DEFAULT_CLIP_SECONDS. */
   clipSeconds?: number;
 }
 
@@ -53,7 +56,7 @@ export class ClipConsole extends TypedEmitter<SyntheticConsoleEvents> {
   constructor(options: ClipConsoleOptions) {
     super();
     this.#options = resolveConsoleOptions(options);
-    this.#seconds = options.clipSeconds ?? 10;
+    this.#seconds = options.clipSeconds ?? DEFAULT_CLIP_SECONDS;
     if (!Number.isInteger(this.#seconds) || this.#seconds < 1 || this.#seconds > 600) throw new RangeError('clip console: clipSeconds must be an integer in [1, 600]');
     this.#ffmpegPath = options.ffmpegPath;
   }

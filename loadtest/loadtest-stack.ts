@@ -14,6 +14,7 @@ import { freePort, waitForPort } from '../lib/net.js';
 import type { TokenRole } from '../lib/security/tokens.js';
 import { spawnOwned, type OwnedChild } from './anchors/index.js';
 import { BenchAuth } from './bench-auth.js';
+import { DEFAULT_CLIP_SECONDS } from './clip-console.js';
 import type { Cleanup } from './cleanup.js';
 import { sleep } from './measure.js';
 
@@ -151,7 +152,7 @@ export class ChildStack {
     await waitForPort('127.0.0.1', this.#rtmpPort, 10_000);
     const source = this.#options.console;
     if (source) {
-      const clip = source.kind === 'clip' ? ['--clip', '10'] : [];
+      const clip = source.kind === 'clip' ? ['--clip', String(DEFAULT_CLIP_SECONDS)] : [];
       this.#spawn('console', [join(ROOT, 'bin/synthetic-console.ts'), this.publishUrl, '--size', source.size, '--fps', String(source.fps), ...clip]);
     }
   }
